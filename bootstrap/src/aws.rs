@@ -1,0 +1,29 @@
+//! One AWS SDK configuration for every imagekit binary: rustls with ring, no aws-lc.
+//!
+//! aws-lc's C build does not cross-compile for macOS here, and one crypto provider keeps the
+//! bootstrap binary small. Endpoints follow the SDK's standard variables (`AWS_ENDPOINT_URL`,
+//! `AWS_ENDPOINT_URL_<SERVICE>`), which is how tests reach moto.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_http_client::{
+    tls::{self, rustls_provider::CryptoMode},
+    Builder,
+};
+
+/// Installs ring as rustls' process-wide provider. Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Loads the shared SDK config. `region` overrides the environment's region when given.
+pub async fn sdk_config(region: Option<String>) -> SdkConfig {
+    install_crypto_provider();
+    let http = Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region));
+    }
+    loader.load().await
+}

@@ -1,0 +1,43 @@
+//! Exit codes, and the error type that means "bad input" (exit 2).
+
+use std::process::ExitCode;
+
+/// The CLI's exit codes: 0 ok, 1 failed, 2 usage or config error, 130 interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    Failure,
+    Usage,
+    Interrupted,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(match status {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::Interrupted => 130,
+        })
+    }
+}
+
+/// Bad input: reported as one line, exit 2, before any AWS call or file write.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl UsageError {
+    pub fn new(msg: impl Into<String>) -> Self {
+        UsageError(msg.into())
+    }
+}
+
+/// Maps an error from a command to its exit status: a [`UsageError`] anywhere in the chain is 2.
+pub fn status_of(err: &anyhow::Error) -> ExitStatus {
+    if err.chain().any(|e| e.is::<UsageError>()) {
+        ExitStatus::Usage
+    } else {
+        ExitStatus::Failure
+    }
+}
