@@ -12,6 +12,7 @@ fn main() -> ExitCode {
             println!("imagekit {}", imagekit_bootstrap::version::long_version());
             Ok(ExitStatus::Success)
         }
+        Command::Render(args) => imagekit::render::command::run(&args),
     };
     match result {
         Ok(status) => status.into(),
