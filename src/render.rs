@@ -102,7 +102,6 @@ struct Structure {
     skip_provisioning: bool,
     has_source_ami: bool,
     has_bootstrap: bool,
-    host_placement: &'static str,
 }
 
 pub fn render(
@@ -224,11 +223,6 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
         skip_provisioning: variant.skip_provisioning,
         has_source_ami: variant.source_ami.is_some(),
         has_bootstrap: bootstrap.is_some(),
-        host_placement: match &variant.host {
-            None => "none",
-            Some(crate::spec::HostPlacement::ResourceGroup(_)) => "resource_group",
-            Some(crate::spec::HostPlacement::HostId(_)) => "host_id",
-        },
     };
     let context = tera::Context::from_serialize(&structure).expect("structure serializes");
     let mut templates = vec![format!("{os}.pkr.hcl")];

@@ -50,6 +50,12 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
                 p.variant.arch
             );
         }
+        if opts.legacy_packer && p.variant.host.is_some() {
+            eprintln!(
+                "note: {}: --legacy-packer sets the host placement aside (Packer 1.6 has no placement block); EC2 places the build on any available host",
+                p.variant.id()
+            );
+        }
         println!(
             "{}  {}  fingerprint {}",
             p.variant.id(),
