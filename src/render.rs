@@ -104,6 +104,9 @@ struct Structure {
     has_bootstrap: bool,
 }
 
+/// Renders `variant` into `out_dir` itself (the build directory, not a parent), leaving it
+/// holding exactly the rendered files. A variant with `skip_provisioning` carries no scripts and
+/// no bootstrap binary, so its `bootstrap` is None and that is fine to build.
 pub fn render(
     variant: &Variant,
     opts: &RenderOptions,

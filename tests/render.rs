@@ -114,8 +114,12 @@ pub fn fake_bootstrap(dir: &Path) -> PathBuf {
     path
 }
 
+/// Runs in `out`'s parent, so the repository's own imagekit.toml never applies.
 pub fn render(out: &Path, flags: &[&str], extra: &[&str]) -> Run {
+    let cwd = out.parent().unwrap();
+    std::fs::create_dir_all(cwd).unwrap();
     Cmd::imagekit()
+        .current_dir(cwd)
         .arg("render")
         .args(flags)
         .args(extra)
@@ -584,6 +588,7 @@ fn check_names_differing_files() {
     render(&out, &flags, &[]).success();
     let check = |dir: &Path| -> Run {
         Cmd::imagekit()
+            .current_dir(tmp.path())
             .arg("render")
             .args(flags)
             .arg("--check")
