@@ -53,14 +53,14 @@ pub enum RenderError {
     /// Bad input (exit 2): a missing --templates dir, --bootstrap-bin, an --out that is not ours.
     #[error("{0}")]
     Usage(String),
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}", path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("rendering {name} from {from}: {source}")]
+    #[error("rendering {name} from {from}")]
     Template {
         name: String,
         from: String,
@@ -70,8 +70,21 @@ pub enum RenderError {
 }
 
 impl RenderError {
+    /// Bad input or a broken `--templates` tree: exit 2 rather than 1.
     pub fn is_usage(&self) -> bool {
-        matches!(self, RenderError::Usage(_))
+        matches!(self, RenderError::Usage(_) | RenderError::Template { .. })
+    }
+
+    /// The error and its causes on one line (Tera keeps the useful part in its sources).
+    pub fn one_line(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(err) = source {
+            line.push_str(": ");
+            line.push_str(&err.to_string());
+            source = err.source();
+        }
+        line.replace('\n', " ")
     }
 }
 

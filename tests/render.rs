@@ -449,6 +449,19 @@ fn fingerprint_is_stable_and_sensitive() {
         base.as_str()
     );
 
+    // The bootstrap binary is linked, not copied (a debug build is ~280 MB), when it can be.
+    {
+        use std::os::unix::fs::MetadataExt;
+        let placed = std::fs::metadata(
+            tmp.path()
+                .join("a")
+                .join(id)
+                .join("files/imagekit-bootstrap"),
+        )
+        .unwrap();
+        assert_eq!(placed.ino(), std::fs::metadata(&bin).unwrap().ino());
+    }
+
     // Another directory, other regions: same fingerprint.
     let moved = fp(
         "elsewhere/deeper",
@@ -474,6 +487,29 @@ fn fingerprint_is_stable_and_sensitive() {
         &["--bootstrap-bin", bin_arg, "--templates", t_arg],
     );
     assert_eq!(same, base);
+
+    // Tera is strict: a template naming a value it is not given fails, exit 2, nothing written.
+    let broken = tmp.path().join("broken");
+    copy_tree(&templates, &broken);
+    let hcl = broken.join("linux.pkr.hcl");
+    let text = std::fs::read_to_string(&hcl).unwrap();
+    std::fs::write(
+        &hcl,
+        text.replace(
+            "ami_name               = var.ami_name",
+            "ami_name = \"{{ region }}\"",
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("never");
+    let run = render(&out, &linux, &["--templates", broken.to_str().unwrap()]);
+    run.code(2);
+    let line = run.one_line_error();
+    assert!(
+        line.contains("linux.pkr.hcl") && line.contains("region"),
+        "{line}"
+    );
+    assert!(!out.exists());
 
     // One script byte.
     let script = templates.join("scripts/linux/20-agent.sh");

@@ -115,6 +115,15 @@ fn invalid_combinations_exit_2_and_write_nothing() {
             &["--host-resource-group-arn", "arn:aws:resource-groups"],
         ),
         (
+            &[
+                "--os",
+                "macos",
+                "--host-resource-group-arn",
+                "arn:aws:resource-groups:us-east-1:1:group/{{timestamp}}",
+            ],
+            &["--host-resource-group-arn"],
+        ),
+        (
             &["--os", "linux", "--agent-version", "latest"],
             &["--agent-version", "v2.2.23"],
         ),

@@ -12,7 +12,7 @@ use crate::spec::resolve_variants;
 
 fn lift(err: RenderError) -> anyhow::Error {
     if err.is_usage() {
-        UsageError::new(err.to_string()).into()
+        UsageError::new(err.one_line()).into()
     } else {
         err.into()
     }
