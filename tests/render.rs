@@ -775,3 +775,87 @@ fn start_sh_hands_over_to_the_bootstrap() {
     );
     Cmd::new("sh").arg(&script).run().code(2);
 }
+
+fn source_block(dir: &Path, os: &str) -> hcl::Body {
+    let body = parse_hcl(&dir.join(format!("{os}.pkr.hcl")));
+    body.blocks()
+        .find(|b| b.identifier.as_str() == "source")
+        .unwrap_or_else(|| panic!("{os}: no source block"))
+        .body
+        .clone()
+}
+
+fn attr(body: &hcl::Body, name: &str) -> Option<String> {
+    body.attributes()
+        .find(|a| a.key.as_str() == name)
+        .map(|a| hcl::format::to_string(&a.expr).unwrap())
+}
+
+fn block<'a>(body: &'a hcl::Body, name: &str) -> Option<&'a hcl::Body> {
+    body.blocks()
+        .find(|b| b.identifier.as_str() == name)
+        .map(|b| &b.body)
+}
+
+/// What every image needs, read back from the rendered HCL with hcl-rs: IMDSv2 required,
+/// encrypted EBS, keys cleared, tags on AMIs and snapshots, copies to the other regions, and
+/// each OS's communicator and host settings.
+#[test]
+fn every_image_has_what_an_agent_image_needs() {
+    let tmp = tempdir();
+    let bin = fake_bootstrap(tmp.path());
+    for (id, flags) in SEVEN {
+        let out = tmp.path().join("out");
+        render(&out, flags, &["--bootstrap-bin", bin.to_str().unwrap()]).success();
+        let dir = out.join(id);
+        let os = id.split('-').next().unwrap();
+        let src = source_block(&dir, os);
+        let a = |name: &str| attr(&src, name).unwrap_or_else(|| panic!("{id}: no {name}"));
+        assert_eq!(a("encrypt_boot"), "true", "{id}");
+        assert_eq!(a("tags"), "var.tags", "{id}");
+        assert_eq!(a("snapshot_tags"), "var.tags", "{id}");
+        assert_eq!(a("ami_regions"), "var.ami_regions", "{id}");
+        assert_eq!(a("imds_support"), "\"v2.0\"", "{id}");
+        let imds = block(&src, "metadata_options").unwrap();
+        assert_eq!(attr(imds, "http_tokens").unwrap(), "\"required\"", "{id}");
+        let disk = block(&src, "launch_block_device_mappings").unwrap();
+        assert_eq!(attr(disk, "encrypted").unwrap(), "true", "{id}");
+        match os {
+            "windows" => {
+                assert_eq!(a("communicator"), "\"winrm\"");
+                assert_eq!(a("winrm_use_ssl"), "true");
+                assert!(a("user_data_file").contains("files/winrm-userdata.ps1"));
+                assert!(dir.join("files/winrm-userdata.ps1").is_file());
+                let last = files_below(&dir.join("scripts/windows")).pop().unwrap();
+                let sysprep =
+                    std::fs::read_to_string(dir.join("scripts/windows").join(last)).unwrap();
+                assert!(sysprep.contains("reset --clean") && sysprep.contains("sysprep"));
+            }
+            _ => {
+                assert_eq!(a("communicator"), "\"ssh\"", "{id}");
+                assert_eq!(a("ssh_clear_authorized_keys"), "true", "{id}");
+            }
+        }
+        if os == "macos" {
+            assert_eq!(a("ssh_timeout"), "\"2h\"");
+            let polling = block(&src, "aws_polling").unwrap();
+            assert_eq!(attr(polling, "delay_seconds").unwrap(), "60");
+            assert_eq!(attr(polling, "max_attempts").unwrap(), "60");
+            let placement = block(&src, "placement").unwrap();
+            assert_eq!(attr(placement, "tenancy").unwrap(), "\"host\"");
+        }
+        let vars = pkrvars(&dir);
+        for key in [
+            "imagekit:fingerprint",
+            "imagekit:os",
+            "imagekit:arch",
+            "imagekit:distro",
+            "imagekit:agent",
+            "imagekit:agent-version",
+            "imagekit:version",
+        ] {
+            assert!(vars["tags"][key].is_string(), "{id}: tag {key}");
+        }
+        assert_eq!(vars["tags"]["imagekit:os"], os);
+    }
+}
