@@ -1,5 +1,6 @@
-# imagekit: Linux agent image (Ubuntu 22.04/24.04, Amazon Linux 2023; x86_64 and arm64).
-# Values come from imagekit.auto.pkrvars.json; this file holds structure only.
+# imagekit: macOS agent image on EC2 Mac dedicated hosts (mac1 x86_64, mac2* arm64).
+# Values come from imagekit.auto.pkrvars.json (written by imagekit render); this file holds
+# structure only. Runtime variables at the end are set by `imagekit build` through its own var file.
 
 variable "ami_name" {
   type = string
@@ -45,6 +46,10 @@ variable "volume_size" {
   type = number
 }
 
+variable "root_device_name" {
+  type = string
+}
+
 variable "agent_version" {
   type = string
 }
@@ -86,7 +91,7 @@ variable "force_deregister" {
   default = false
 }
 
-source "amazon-ebs" "linux" {
+source "amazon-ebs" "macos" {
   region                 = var.region
   ami_regions            = var.ami_regions
   ami_name               = var.ami_name
@@ -100,17 +105,27 @@ source "amazon-ebs" "linux" {
   tags                   = var.tags
   snapshot_tags          = var.tags
   run_tags               = var.tags
-{% if has_source_ami %}
-  source_ami = var.source_ami
-{% else %}
+  run_volume_tags        = var.tags
+{%- if has_source_ami %}
+  source_ami             = var.source_ami
+{%- else %}
   source_ami_filter {
     filters     = var.source_ami_filters
     owners      = var.source_ami_owners
     most_recent = true
   }
-{% endif %}
+{%- endif %}
+{%- if not legacy %}
+  # IMDSv2 only, for the build instance and for every instance launched from the image.
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = 1
+  }
+  imds_support = "v2.0"
+{%- endif %}
   launch_block_device_mappings {
-    device_name           = "/dev/sda1"
+    device_name           = var.root_device_name
     volume_size           = var.volume_size
     volume_type           = "gp3"
     throughput            = 125
@@ -118,31 +133,44 @@ source "amazon-ebs" "linux" {
     encrypted             = true
     delete_on_termination = true
   }
-{% if not legacy %}
-  metadata_options {
-    http_endpoint               = "enabled"
-    http_tokens                 = "required"
-    http_put_response_hop_limit = 1
+  # EC2 Mac runs only on dedicated hosts (24-hour minimum allocation); a Mac takes long to boot
+  # and to stop, hence the long SSH timeout and polling.
+{%- if legacy %}
+  tenancy = "host"
+{%- else %}
+  # Host placement is a value, not structure, so it never changes the fingerprint.
+  placement {
+    tenancy                 = "host"
+    host_id                 = var.host_id == "" ? null : var.host_id
+    host_resource_group_arn = var.host_resource_group_arn == "" ? null : var.host_resource_group_arn
   }
-  imds_support = "v2.0"
-{% endif %}
-{% if skip_provisioning %}
+{%- endif %}
+  aws_polling {
+    delay_seconds = 60
+    max_attempts  = 60
+  }
+{%- if skip_provisioning %}
   communicator = "none"
-{% else %}
+{%- else %}
   communicator              = "ssh"
   ssh_username              = var.communicator_username
   ssh_host                  = var.ssh_host
   ssh_port                  = var.ssh_port
-  ssh_timeout               = "15m"
+  ssh_timeout               = "2h"
   ssh_clear_authorized_keys = true
-{% endif %}
+{%- endif %}
 }
 
 build {
-  sources = ["source.amazon-ebs.linux"]
+  sources = ["source.amazon-ebs.macos"]
 {% if not skip_provisioning %}
   provisioner "file" {
-    sources     = ["${path.root}/files/imagekit-bootstrap.service", "${path.root}/files/start.sh"{% if has_bootstrap %}, "${path.root}/files/imagekit-bootstrap"{% endif %}]
+    sources = [
+      "${path.root}/files/com.imagekit.bootstrap.plist",
+{%- if has_bootstrap %}
+      "${path.root}/files/imagekit-bootstrap",
+{%- endif %}
+    ]
     destination = "/tmp/"
   }
 
@@ -151,5 +179,5 @@ build {
     environment_vars = ["IMAGEKIT_AGENT_VERSION=${var.agent_version}"]
     execute_command  = "chmod +x {{ "{{" }} .Path }}; sudo -E sh -c '{{ "{{" }} .Vars }} {{ "{{" }} .Path }}'"
   }
-{% endif %}
+{%- endif %}
 }

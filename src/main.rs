@@ -1,11 +1,10 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use imagekit::cli::{Cli, Command};
 use imagekit::exit::{status_of, ExitStatus};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = imagekit::exit::parse_cli();
     imagekit_bootstrap::logging::init(cli.log_format, "info");
     let result: anyhow::Result<ExitStatus> = match cli.command {
         Command::Version => {

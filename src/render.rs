@@ -53,14 +53,14 @@ pub enum RenderError {
     /// Bad input (exit 2): a missing --templates dir, --bootstrap-bin, an --out that is not ours.
     #[error("{0}")]
     Usage(String),
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}", path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("rendering {name} from {from}: {source}")]
+    #[error("rendering {name} from {from}")]
     Template {
         name: String,
         from: String,
@@ -70,8 +70,21 @@ pub enum RenderError {
 }
 
 impl RenderError {
+    /// Bad input or a broken `--templates` tree: exit 2 rather than 1.
     pub fn is_usage(&self) -> bool {
-        matches!(self, RenderError::Usage(_))
+        matches!(self, RenderError::Usage(_) | RenderError::Template { .. })
+    }
+
+    /// The error and its causes on one line (Tera keeps the useful part in its sources).
+    pub fn one_line(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(err) = source {
+            line.push_str(": ");
+            line.push_str(&err.to_string());
+            source = err.source();
+        }
+        line.replace('\n', " ")
     }
 }
 
@@ -102,9 +115,11 @@ struct Structure {
     skip_provisioning: bool,
     has_source_ami: bool,
     has_bootstrap: bool,
-    host_placement: &'static str,
 }
 
+/// Renders `variant` into `out_dir` itself (the build directory, not a parent), leaving it
+/// holding exactly the rendered files. A variant with `skip_provisioning` carries no scripts and
+/// no bootstrap binary, so its `bootstrap` is None and that is fine to build.
 pub fn render(
     variant: &Variant,
     opts: &RenderOptions,
@@ -224,11 +239,6 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
         skip_provisioning: variant.skip_provisioning,
         has_source_ami: variant.source_ami.is_some(),
         has_bootstrap: bootstrap.is_some(),
-        host_placement: match &variant.host {
-            None => "none",
-            Some(crate::spec::HostPlacement::ResourceGroup(_)) => "resource_group",
-            Some(crate::spec::HostPlacement::HostId(_)) => "host_id",
-        },
     };
     let context = tera::Context::from_serialize(&structure).expect("structure serializes");
     let mut templates = vec![format!("{os}.pkr.hcl")];

@@ -12,7 +12,7 @@ use crate::spec::resolve_variants;
 
 fn lift(err: RenderError) -> anyhow::Error {
     if err.is_usage() {
-        UsageError::new(err.to_string()).into()
+        UsageError::new(err.one_line()).into()
     } else {
         err.into()
     }
@@ -48,6 +48,12 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
                 p.variant.id(),
                 p.variant.os,
                 p.variant.arch
+            );
+        }
+        if opts.legacy_packer && p.variant.host.is_some() {
+            eprintln!(
+                "note: {}: --legacy-packer sets the host placement aside (Packer 1.6 has no placement block); EC2 places the build on any available host",
+                p.variant.id()
             );
         }
         println!(

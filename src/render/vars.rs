@@ -22,6 +22,7 @@ pub struct PackerVars {
     pub source_ami_filters: BTreeMap<String, String>,
     pub communicator_username: String,
     pub volume_size: u32,
+    pub root_device_name: String,
     pub agent_version: String,
     pub scripts: Vec<String>,
     pub host_resource_group_arn: String,
@@ -95,6 +96,11 @@ impl PackerVars {
                 Os::Windows => 60,
                 Os::Macos => 200,
             },
+            root_device_name: match v.distro {
+                Some(Distro::Al2023) => "/dev/xvda",
+                _ => "/dev/sda1",
+            }
+            .to_string(),
             agent_version: v.agent_version.clone(),
             scripts,
             host_resource_group_arn: rg,

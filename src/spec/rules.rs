@@ -273,7 +273,10 @@ pub fn check(d: Draft) -> Result<Variant, UsageError> {
 
     let host = match (&d.host_resource_group_arn, &d.host_id) {
         (Some(arn), _) => {
-            if !(arn.starts_with("arn:aws") && arn.contains(":resource-groups:")) {
+            let charset = arn
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '-' | '_' | '.'));
+            if !(charset && arn.starts_with("arn:aws") && arn.contains(":resource-groups:")) {
                 return err(format!(
                     "{} {arn:?} is not a resource group ARN: expected arn:aws:resource-groups:REGION:ACCOUNT:group/NAME",
                     d.name("host-resource-group-arn")
