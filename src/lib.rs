@@ -4,3 +4,9 @@
 
 pub mod cli;
 pub mod exit;
+pub mod ami;
+pub mod images;
+pub mod output;
+pub mod prune;
+pub mod interrupt;
+pub mod packer;
