@@ -349,11 +349,7 @@ impl Region {
             .send()
             .await
             .map_err(|e| AmiError::new("DescribeInstances", region, e))?;
-        for instance in instances
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-        {
+        for instance in instances.reservations().iter().flat_map(|r| r.instances()) {
             if let (Some(image), Some(id)) = (instance.image_id(), instance.instance_id()) {
                 usage.add(image, format!("instance {id} runs it"));
             }

@@ -1,6 +1,8 @@
 //! `imagekit build`: plan every variant against what already exists in each region, then run
 //! the Packer builds and the copies concurrently, each failure isolated to its own variant.
 
+pub mod command;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +36,8 @@ pub struct Settings {
     pub packer: Packer,
     pub jobs: usize,
     pub force: bool,
+    /// One native build per region instead of one build plus copies.
+    pub per_region_build: bool,
     /// Passed to Packer as `ec2_endpoint` (from `AWS_ENDPOINT_URL[_EC2]`).
     pub ec2_endpoint: Option<String>,
     /// Communicator override (a test and debug aid; never in the fingerprint).
@@ -96,7 +100,8 @@ enum Action {
         from: Ami,
         missing: Vec<String>,
     },
-    Build,
+    /// Run Packer for these regions (all of them, unless per-region builds fill gaps).
+    Build(Vec<String>),
 }
 
 struct Planned {
@@ -106,7 +111,11 @@ struct Planned {
 }
 
 /// Looks each variant's fingerprint up in every one of its regions, concurrently.
-async fn plan(targets: Vec<Target>, force: bool) -> Result<Vec<Planned>, AmiError> {
+async fn plan(
+    targets: Vec<Target>,
+    force: bool,
+    per_region_build: bool,
+) -> Result<Vec<Planned>, AmiError> {
     let mut regions: BTreeMap<String, Region> = BTreeMap::new();
     for name in targets.iter().flat_map(|t| t.regions.iter()) {
         if !regions.contains_key(name) {
@@ -142,9 +151,11 @@ async fn plan(targets: Vec<Target>, force: bool) -> Result<Vec<Planned>, AmiErro
                 .cloned()
                 .collect();
             let action = if force || existing.is_empty() {
-                Action::Build
+                Action::Build(target.regions.clone())
             } else if missing.is_empty() {
                 Action::Skip
+            } else if per_region_build {
+                Action::Build(missing)
             } else {
                 let from = existing
                     .get(&target.regions[0])
@@ -171,7 +182,7 @@ pub async fn run(
     progress: Progress,
     interrupt: Interrupt,
 ) -> anyhow::Result<Report> {
-    let planned = plan(targets, settings.force).await?;
+    let planned = plan(targets, settings.force, settings.per_region_build).await?;
     if dry_run {
         let variants = planned.iter().map(dry_run_result).collect();
         return Ok(Report {
@@ -191,7 +202,7 @@ pub async fn run(
         let interrupt = interrupt.clone();
         tasks.spawn(async move {
             let started = Instant::now();
-            let mut result = execute(p, &settings, &slots, &progress, &interrupt).await;
+            let mut result = execute(p, settings, slots, &progress, &interrupt).await;
             result.duration_secs = started.elapsed().as_secs_f64();
             (i, result)
         });
@@ -210,7 +221,8 @@ pub async fn run(
 
 fn dry_run_result(p: &Planned) -> VariantResult {
     let status_of = |region: &String| match &p.action {
-        Action::Build => Status::Build,
+        Action::Build(regions) if regions.contains(region) => Status::Build,
+        Action::Build(_) => Status::Skipped,
         Action::Skip => Status::Skipped,
         Action::Copy { missing, .. } if missing.contains(region) => Status::Copy,
         Action::Copy { .. } => Status::Skipped,
@@ -220,7 +232,7 @@ fn dry_run_result(p: &Planned) -> VariantResult {
         fingerprint: p.target.fingerprint.clone(),
         ami_name: p.target.ami_name.clone(),
         status: match p.action {
-            Action::Build => Status::Build,
+            Action::Build(_) => Status::Build,
             Action::Skip => Status::Skipped,
             Action::Copy { .. } => Status::Copy,
         },
@@ -241,8 +253,8 @@ fn dry_run_result(p: &Planned) -> VariantResult {
 
 async fn execute(
     p: Planned,
-    settings: &Settings,
-    slots: &Semaphore,
+    settings: Arc<Settings>,
+    slots: Arc<Semaphore>,
     progress: &Progress,
     interrupt: &Interrupt,
 ) -> VariantResult {
@@ -310,48 +322,74 @@ async fn execute(
                 result.error = Some(errors.join("; "));
             }
         }
-        Action::Build => {
-            let label = format!("{} {}", target.id, target.regions[0]);
-            let _slot = slots.acquire().await.expect("the job semaphore is never closed");
-            let outcome = if interrupt.count() > 0 {
-                Err("interrupted before Packer started".to_string())
+        Action::Build(regions) => {
+            // One Packer run for all regions (build + ami_regions), or one per region.
+            let runs: Vec<Option<String>> = if settings.per_region_build {
+                regions.iter().cloned().map(Some).collect()
             } else {
-                build_one(target, settings, progress, interrupt, &label).await
+                vec![None]
             };
-            match outcome {
-                Ok(amis) => {
-                    result.status = Status::Built;
-                    for entry in &mut result.regions {
-                        entry.status = Status::Built;
-                        entry.ami = amis.get(&entry.region).cloned();
+            let mut builds = JoinSet::new();
+            for region in runs {
+                let (target, settings, slots) = (target.clone(), settings.clone(), slots.clone());
+                let (progress, interrupt) = (progress.clone(), interrupt.clone());
+                builds.spawn(async move {
+                    let build_region = region.clone().unwrap_or_else(|| target.regions[0].clone());
+                    let label = format!("{} {build_region}", target.id);
+                    let _slot = slots
+                        .acquire()
+                        .await
+                        .expect("the job semaphore is never closed");
+                    if interrupt.count() > 0 {
+                        return Err("interrupted before Packer started".to_string());
                     }
-                    let missing: Vec<&str> = result
-                        .regions
-                        .iter()
-                        .filter(|r| r.ami.is_none())
-                        .map(|r| r.region.as_str())
-                        .collect();
-                    if !missing.is_empty() {
-                        result.error = Some(format!(
-                            "Packer reported no AMI for {}",
-                            missing.join(", ")
-                        ));
-                        result.status = Status::Failed;
-                        for entry in &mut result.regions {
-                            if entry.ami.is_none() {
-                                entry.status = Status::Failed;
-                            }
-                        }
-                    }
+                    build_one(
+                        &target,
+                        &settings,
+                        &progress,
+                        &interrupt,
+                        &label,
+                        region.as_deref(),
+                    )
+                    .await
+                });
+            }
+            let mut errors = Vec::new();
+            let mut amis = BTreeMap::new();
+            while let Some(joined) = builds.join_next().await {
+                match joined.expect("a build task panicked") {
+                    Ok(built) => amis.extend(built),
+                    Err(err) => errors.push(err),
                 }
-                Err(err) => {
-                    result.status = Status::Failed;
-                    result.error = Some(err);
-                    for entry in &mut result.regions {
+            }
+            result.status = Status::Built;
+            for entry in &mut result.regions {
+                if !regions.contains(&entry.region) {
+                    continue;
+                }
+                match amis.get(&entry.region) {
+                    Some(id) => {
+                        entry.status = Status::Built;
+                        entry.ami = Some(id.clone());
+                    }
+                    None => {
                         entry.status = Status::Failed;
                         entry.ami = None;
                     }
                 }
+            }
+            let missing: Vec<&str> = result
+                .regions
+                .iter()
+                .filter(|r| r.status == Status::Failed)
+                .map(|r| r.region.as_str())
+                .collect();
+            if errors.is_empty() && !missing.is_empty() {
+                errors.push(format!("Packer reported no AMI for {}", missing.join(", ")));
+            }
+            if !errors.is_empty() {
+                result.status = Status::Failed;
+                result.error = Some(errors.join("; "));
             }
         }
     }
@@ -359,13 +397,19 @@ async fn execute(
 }
 
 /// The runtime variables every template declares; written as JSON outside the rendered dir.
-fn runtime_vars(settings: &Settings) -> serde_json::Value {
-    serde_json::json!({
+/// A per-region build also overrides `region` and empties `ami_regions`.
+fn runtime_vars(settings: &Settings, region: Option<&str>) -> serde_json::Value {
+    let mut vars = serde_json::json!({
         "ec2_endpoint": settings.ec2_endpoint.clone().unwrap_or_default(),
         "ssh_host": settings.ssh_host.clone().unwrap_or_default(),
         "ssh_port": settings.ssh_port.unwrap_or(22),
         "force_deregister": settings.force,
-    })
+    });
+    if let Some(region) = region {
+        vars["region"] = region.into();
+        vars["ami_regions"] = serde_json::json!([]);
+    }
+    vars
 }
 
 /// Runs `packer init` (where supported) and `packer build`; returns region → AMI.
@@ -375,15 +419,19 @@ async fn build_one(
     progress: &Progress,
     interrupt: &Interrupt,
     label: &str,
+    region: Option<&str>,
 ) -> Result<BTreeMap<String, String>, String> {
-    let var_file = settings
-        .work_dir
-        .join(format!("{}.runtime.pkrvars.json", target.id));
+    let var_file = settings.work_dir.join(format!(
+        "{}{}.runtime.pkrvars.json",
+        target.id,
+        region.map(|r| format!("-{r}")).unwrap_or_default()
+    ));
     std::fs::create_dir_all(&settings.work_dir)
         .and_then(|_| {
             std::fs::write(
                 &var_file,
-                serde_json::to_vec_pretty(&runtime_vars(settings)).expect("JSON of plain values"),
+                serde_json::to_vec_pretty(&runtime_vars(settings, region))
+                    .expect("JSON of plain values"),
             )
         })
         .map_err(|e| format!("writing {}: {e}", var_file.display()))?;

@@ -1,6 +1,8 @@
 //! clap definitions only. Behaviour lives in the library modules.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 use imagekit_bootstrap::logging::LogFormat;
 
 /// Build CI agent images for EC2 (Linux, Windows, macOS) and run them as an autoscaled fleet.
@@ -19,11 +21,104 @@ pub struct Cli {
 pub enum Command {
     /// Print the version, target and git commit.
     Version,
+    /// Render Packer build directories for image variants (flags or imagekit.toml).
+    Render(Box<RenderArgs>),
+    /// Build the images with Packer in every region, skipping what already exists.
+    ///
+    /// Each variant's fingerprint is looked up in every target region first: a complete set is
+    /// `skipped` (no Packer runs), a partial set is `copied` (CopyImage plus tags), otherwise
+    /// Packer builds in the first region and copies to the rest. Variants build concurrently
+    /// (--jobs); one failing never stops the others. AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2,
+    /// when set, are used for imagekit's calls and passed to Packer as its EC2 endpoint.
+    ///
+    /// Test and debug override: --ssh-host/--ssh-port point Packer's communicator elsewhere
+    /// (e.g. a closed local port, to hold a build mid-way); they are not part of the fingerprint.
+    Build(Box<BuildArgs>),
     /// List and prune the AMIs imagekit built.
     Images {
         #[command(subcommand)]
         command: ImagesCommand,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub variant: crate::spec::VariantArgs,
+
+    /// Parent directory: each variant goes to DIR/<variant id>/.
+    #[arg(long, value_name = "DIR", default_value = "imagekit-out")]
+    pub out: PathBuf,
+
+    /// Use the templates in DIR (a copy of packer/) instead of the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    /// The imagekit-bootstrap binary to bake in [default: the one beside imagekit, for a
+    /// variant of this machine's OS and arch].
+    #[arg(long, value_name = "PATH")]
+    pub bootstrap_bin: Option<PathBuf>,
+
+    /// Leave out what Packer 1.6 predates (required_plugins, metadata_options, imds_support).
+    #[arg(long)]
+    pub legacy_packer: bool,
+
+    /// Write nothing; exit 1 naming the files in DIR (or DIR/<variant id>/) that differ from
+    /// what would be rendered now.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub check: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub variant: crate::spec::VariantArgs,
+
+    /// Print the plan (variants, regions, fingerprints, what would be built, copied or
+    /// skipped) and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Rebuild even when the fingerprint exists, replacing the old image and its snapshots.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Build natively in each region instead of building once and copying.
+    #[arg(long)]
+    pub per_region_build: bool,
+
+    /// How many Packer processes run at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+
+    /// The Packer executable [default: packer on PATH].
+    #[arg(long, value_name = "PATH", default_value = "packer")]
+    pub packer: PathBuf,
+
+    /// Print exactly one JSON document on stdout; progress goes to stderr as plain lines.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Use the templates in DIR (a copy of packer/) instead of the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    /// The imagekit-bootstrap binary to bake in [default: the one beside imagekit].
+    #[arg(long, value_name = "PATH")]
+    pub bootstrap_bin: Option<PathBuf>,
+
+    /// Keep the rendered build directories here (DIR/<variant id>/) instead of a temporary
+    /// directory that is removed after a successful run.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+
+    /// Test/debug override of the communicator's host (not in the fingerprint).
+    #[arg(long, hide = true)]
+    pub ssh_host: Option<String>,
+
+    /// Test/debug override of the communicator's port (not in the fingerprint).
+    #[arg(long, hide = true)]
+    pub ssh_port: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,9 +19,7 @@ pub fn check_region(region: &str) -> Result<(), UsageError> {
         && parts[..parts.len() - 1]
             .iter()
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .chars()
-            .all(|c| c.is_ascii_digit())
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
         && !parts[parts.len() - 1].is_empty();
     if ok {
         Ok(())
@@ -220,7 +218,11 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitStatus> {
             "images": results,
         }))?;
     } else {
-        let verb = if args.dry_run { "would delete" } else { "deleted" };
+        let verb = if args.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        };
         let rows: Vec<Vec<String>> = results
             .iter()
             .map(|r| {
@@ -268,7 +270,15 @@ mod tests {
         for ok in ["us-east-1", "eu-west-3", "us-gov-west-1", "ap-southeast-2"] {
             assert!(check_region(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "us", "us-east", "US-EAST-1", "us-east-1a", "us_east_1", "-east-1"] {
+        for bad in [
+            "",
+            "us",
+            "us-east",
+            "US-EAST-1",
+            "us-east-1a",
+            "us_east_1",
+            "-east-1",
+        ] {
             assert!(check_region(bad).is_err(), "{bad}");
         }
     }

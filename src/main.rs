@@ -1,17 +1,18 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use imagekit::cli::{Cli, Command, ImagesCommand};
 use imagekit::exit::{status_of, ExitStatus};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = imagekit::exit::parse_cli();
     imagekit_bootstrap::logging::init(cli.log_format, "info");
     let result: anyhow::Result<ExitStatus> = match cli.command {
         Command::Version => {
             println!("imagekit {}", imagekit_bootstrap::version::long_version());
             Ok(ExitStatus::Success)
         }
+        Command::Render(args) => imagekit::render::command::run(&args),
+        Command::Build(args) => runtime().block_on(imagekit::build::command::run(*args)),
         Command::Images { command } => runtime().block_on(async {
             match command {
                 ImagesCommand::List(a) => imagekit::images::list(&a.os, &a.region, a.json).await,

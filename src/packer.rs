@@ -125,7 +125,7 @@ impl Packer {
         let mut interrupt = interrupt.clone();
         let mut signalled = 0;
         let mut finished = Finished::default();
-        let mut forward = |count: u32, signalled: &mut u32| {
+        let forward = |count: u32, signalled: &mut u32| {
             if count > *signalled {
                 *signalled = count;
                 if let Some(pgid) = pgid {
@@ -265,9 +265,10 @@ pub fn parse_amis(id: &str) -> BTreeMap<String, String> {
 
 /// Finds `Packer vX.Y.Z` (or `X.Y.Z`) in `packer version` output.
 pub fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
-    let word = text
-        .split_whitespace()
-        .find(|w| w.trim_start_matches('v').starts_with(|c: char| c.is_ascii_digit()))?;
+    let word = text.split_whitespace().find(|w| {
+        w.trim_start_matches('v')
+            .starts_with(|c: char| c.is_ascii_digit())
+    })?;
     let mut parts = word
         .trim_start_matches('v')
         .split(|c: char| !c.is_ascii_digit())
@@ -307,13 +308,19 @@ mod tests {
                 text: "==> x: No volumes, skipping\nnext".into()
             }
         );
-        assert!(matches!(parse_line("not machine readable"), Event::Other(_)));
+        assert!(matches!(
+            parse_line("not machine readable"),
+            Event::Other(_)
+        ));
     }
 
     #[test]
     fn versions() {
         assert_eq!(parse_version("Packer v1.6.6\n"), Some((1, 6, 6)));
-        assert_eq!(parse_version("Packer v1.11.2\n\nYour version..."), Some((1, 11, 2)));
+        assert_eq!(
+            parse_version("Packer v1.11.2\n\nYour version..."),
+            Some((1, 11, 2))
+        );
         assert_eq!(parse_version("1.9.4"), Some((1, 9, 4)));
         assert_eq!(parse_version("nope"), None);
     }

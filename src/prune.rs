@@ -193,11 +193,7 @@ mod tests {
 
     #[test]
     fn in_use_and_shared_images_stay_with_their_reasons() {
-        let amis = vec![
-            ami("a1", "r1", 1),
-            ami("a2", "r1", 2),
-            ami("a3", "r1", 3),
-        ];
+        let amis = vec![ami("a1", "r1", 1), ami("a2", "r1", 2), ami("a3", "r1", 3)];
         let mut usage = Usage::default();
         usage.add("a1", "instance i-1 runs it".into());
         let usage = HashMap::from([("r1".to_string(), usage)]);

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ec2::types::{
-    LaunchPermission, LaunchPermissionModifications, RequestLaunchTemplateData,
-    ResourceType, Tag, TagSpecification,
+    LaunchPermission, LaunchPermissionModifications, RequestLaunchTemplateData, ResourceType, Tag,
+    TagSpecification,
 };
 
 use crate::support::{cmd::Cmd, moto::Account};
@@ -15,12 +15,7 @@ const REGIONS: [&str; 2] = ["us-east-1", "eu-west-1"];
 
 /// A stock moto AMI in `region`, to launch the instances our images are made from.
 async fn base_ami(ec2: &aws_sdk_ec2::Client) -> String {
-    let out = ec2
-        .describe_images()
-        .owners("amazon")
-        .send()
-        .await
-        .unwrap();
+    let out = ec2.describe_images().owners("amazon").send().await.unwrap();
     out.images()[0].image_id().unwrap().to_string()
 }
 
@@ -28,7 +23,10 @@ fn tags(arch: &str, generation: usize) -> TagSpecification {
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
     TagSpecification::builder()
         .resource_type(ResourceType::Image)
-        .tags(tag("imagekit:fingerprint", &format!("{arch}{generation:062}")))
+        .tags(tag(
+            "imagekit:fingerprint",
+            &format!("{arch}{generation:062}"),
+        ))
         .tags(tag("imagekit:os", "linux"))
         .tags(tag("imagekit:distro", "ubuntu-24.04"))
         .tags(tag("imagekit:arch", arch))
@@ -69,7 +67,9 @@ async fn seed(account: &Account, generations: usize) -> BTreeMap<(String, String
                 let id = ec2
                     .create_image()
                     .instance_id(instance)
-                    .name(format!("imagekit-linux-ubuntu-24.04-{arch}-gen{generation}"))
+                    .name(format!(
+                        "imagekit-linux-ubuntu-24.04-{arch}-gen{generation}"
+                    ))
                     .tag_specifications(tags(arch, generation))
                     .send()
                     .await
@@ -264,9 +264,21 @@ async fn prune_keeps_newest_and_every_image_in_use() {
     assert_eq!(listed[&east[4]]["os"], "linux");
     assert_eq!(listed[&east[4]]["region"], "us-east-1");
     let in_use = |id: &str| listed[id]["in_use"].to_string();
-    assert!(in_use(&east[1]).contains("used by ASG agents"), "{}", in_use(&east[1]));
-    assert!(in_use(&east[2]).contains("plain-lt"), "{}", in_use(&east[2]));
-    assert!(in_use(&west[0]).contains("instance i-"), "{}", in_use(&west[0]));
+    assert!(
+        in_use(&east[1]).contains("used by ASG agents"),
+        "{}",
+        in_use(&east[1])
+    );
+    assert!(
+        in_use(&east[2]).contains("plain-lt"),
+        "{}",
+        in_use(&east[2])
+    );
+    assert!(
+        in_use(&west[0]).contains("instance i-"),
+        "{}",
+        in_use(&west[0])
+    );
     assert_eq!(listed[&east[4]]["in_use"], serde_json::json!([]));
 
     // The dry run says exactly what would go, why the others stay, and changes nothing.
@@ -288,7 +300,11 @@ async fn prune_keeps_newest_and_every_image_in_use() {
     expected.sort();
     assert_eq!(would_go, expected, "{doc:#}");
     let why = |id: &str| decided[id]["reasons"].to_string();
-    assert!(why(&east[0]).contains("shared with 222222222222"), "{}", why(&east[0]));
+    assert!(
+        why(&east[0]).contains("shared with 222222222222"),
+        "{}",
+        why(&east[0])
+    );
     assert!(why(&east[1]).contains("asg-lt") && why(&east[1]).contains("ASG agents"));
     assert!(why(&east[2]).contains("plain-lt") && why(&east[2]).contains("default"));
     assert!(why(&west[0]).contains("instance"), "{}", why(&west[0]));
@@ -336,7 +352,10 @@ async fn prune_keeps_newest_and_every_image_in_use() {
     assert!(!east_now.contains(&arm[0]));
     assert_eq!(east_now.len(), before[0].len() - 1);
     assert_eq!(west_now.len(), before[1].len() - 2);
-    for kept in east.iter().chain([&west[0], &west[3], &west[4], &arm[1], &arm[2]]) {
+    for kept in east
+        .iter()
+        .chain([&west[0], &west[3], &west[4], &arm[1], &arm[2]])
+    {
         assert!(
             east_now.contains(kept) || west_now.contains(kept),
             "{kept} was removed"
@@ -349,7 +368,14 @@ async fn prune_keeps_newest_and_every_image_in_use() {
 
     // --include-shared lets the shared one go too; the in-use ones still stay.
     images(&account)
-        .args(["prune", "--keep", "2", "--include-shared", "--region", "us-east-1"])
+        .args([
+            "prune",
+            "--keep",
+            "2",
+            "--include-shared",
+            "--region",
+            "us-east-1",
+        ])
         .run()
         .success();
     let east_now = existing_images(&account, "us-east-1").await;
@@ -366,7 +392,15 @@ async fn older_than_spares_recent_images() {
     let before = existing_images(&account, "eu-west-1").await;
     // All were made seconds ago: nothing is older than a day.
     images(&account)
-        .args(["prune", "--keep", "1", "--older-than", "1d", "--region", "eu-west-1"])
+        .args([
+            "prune",
+            "--keep",
+            "1",
+            "--older-than",
+            "1d",
+            "--region",
+            "eu-west-1",
+        ])
         .run()
         .success()
         .stdout_contains("younger than 1d");
@@ -377,7 +411,10 @@ async fn older_than_spares_recent_images() {
         .run()
         .success();
     let west = &made[&("eu-west-1".to_string(), "x86_64".to_string())];
-    assert_eq!(existing_images(&account, "eu-west-1").await, vec![west[1].clone()]);
+    assert_eq!(
+        existing_images(&account, "eu-west-1").await,
+        vec![west[1].clone()]
+    );
 }
 
 #[test]
@@ -392,9 +429,7 @@ fn bad_prune_input_is_one_line_and_exit_2() {
         assert!(out.one_line_error().contains(flag), "{}", out.stderr());
     }
     // No region anywhere is bad input too, reported before any AWS call.
-    let out = Cmd::imagekit()
-        .args(["images", "list"])
-        .run();
+    let out = Cmd::imagekit().args(["images", "list"]).run();
     out.code(2);
     assert!(out.one_line_error().contains("--region"));
 }

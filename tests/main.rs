@@ -4,3 +4,5 @@ mod support;
 
 mod harness;
 mod images;
+mod render;
+mod spec;
