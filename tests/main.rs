@@ -2,6 +2,7 @@
 
 mod support;
 
+mod build;
 mod harness;
 mod images;
 mod render;
