@@ -23,6 +23,22 @@ pub enum Command {
     Version,
     /// Render Packer build directories for image variants (flags or imagekit.toml).
     Render(Box<RenderArgs>),
+    /// Build the images with Packer in every region, skipping what already exists.
+    ///
+    /// Each variant's fingerprint is looked up in every target region first: a complete set is
+    /// `skipped` (no Packer runs), a partial set is `copied` (CopyImage plus tags), otherwise
+    /// Packer builds in the first region and copies to the rest. Variants build concurrently
+    /// (--jobs); one failing never stops the others. AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2,
+    /// when set, are used for imagekit's calls and passed to Packer as its EC2 endpoint.
+    ///
+    /// Test and debug override: --ssh-host/--ssh-port point Packer's communicator elsewhere
+    /// (e.g. a closed local port, to hold a build mid-way); they are not part of the fingerprint.
+    Build(Box<BuildArgs>),
+    /// List and prune the AMIs imagekit built.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -51,4 +67,108 @@ pub struct RenderArgs {
     /// what would be rendered now.
     #[arg(long, value_name = "DIR", conflicts_with = "out")]
     pub check: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub variant: crate::spec::VariantArgs,
+
+    /// Print the plan (variants, regions, fingerprints, what would be built, copied or
+    /// skipped) and touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Rebuild even when the fingerprint exists, replacing the old image and its snapshots.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Build natively in each region instead of building once and copying.
+    #[arg(long)]
+    pub per_region_build: bool,
+
+    /// How many Packer processes run at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+
+    /// The Packer executable [default: packer on PATH].
+    #[arg(long, value_name = "PATH", default_value = "packer")]
+    pub packer: PathBuf,
+
+    /// Print exactly one JSON document on stdout; progress goes to stderr as plain lines.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Use the templates in DIR (a copy of packer/) instead of the embedded ones.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+
+    /// The imagekit-bootstrap binary to bake in [default: the one beside imagekit].
+    #[arg(long, value_name = "PATH")]
+    pub bootstrap_bin: Option<PathBuf>,
+
+    /// Keep the rendered build directories here (DIR/<variant id>/) instead of a temporary
+    /// directory that is removed after a successful run.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+
+    /// Test/debug override of the communicator's host (not in the fingerprint).
+    #[arg(long, hide = true)]
+    pub ssh_host: Option<String>,
+
+    /// Test/debug override of the communicator's port (not in the fingerprint).
+    #[arg(long, hide = true)]
+    pub ssh_port: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Show each AMI imagekit tagged: name, ID, region, OS, arch, fingerprint, creation date,
+    /// and what uses it.
+    List(ImagesListArgs),
+    /// Deregister old AMIs and delete their snapshots, keeping the newest N per
+    /// (os, distro, arch, region) and every AMI still in use.
+    ///
+    /// In use means: referenced by a launch template version an Auto Scaling group launches from,
+    /// or by a template's default or latest version; run by an existing instance; or shared with
+    /// other accounts (unless --include-shared).
+    Prune(ImagesPruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImagesListArgs {
+    /// Only this OS (repeatable).
+    #[arg(long, value_parser = ["linux", "windows", "macos"])]
+    pub os: Vec<String>,
+    /// Region to look in (repeatable); default: the environment's region.
+    #[arg(long)]
+    pub region: Vec<String>,
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImagesPruneArgs {
+    /// How many of the newest AMIs to keep per (os, distro, arch, region).
+    #[arg(long)]
+    pub keep: usize,
+    /// Only remove AMIs older than this, e.g. 30d, 12h, 2w.
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Region to prune (repeatable); default: the environment's region.
+    #[arg(long)]
+    pub region: Vec<String>,
+    /// Only this OS (repeatable).
+    #[arg(long, value_parser = ["linux", "windows", "macos"])]
+    pub os: Vec<String>,
+    /// Also remove AMIs shared with other accounts.
+    #[arg(long)]
+    pub include_shared: bool,
+    /// Print what would go and why each other AMI stays; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
 }

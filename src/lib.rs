@@ -2,7 +2,14 @@
 //!
 //! `main.rs` only parses and dispatches; everything else lives here, one concept per module.
 
+pub mod ami;
+pub mod build;
 pub mod cli;
 pub mod exit;
+pub mod images;
+pub mod interrupt;
+pub mod output;
+pub mod packer;
+pub mod prune;
 pub mod render;
 pub mod spec;

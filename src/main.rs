@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use imagekit::cli::{Cli, Command};
+use imagekit::cli::{Cli, Command, ImagesCommand};
 use imagekit::exit::{status_of, ExitStatus};
 
 fn main() -> ExitCode {
@@ -12,6 +12,24 @@ fn main() -> ExitCode {
             Ok(ExitStatus::Success)
         }
         Command::Render(args) => imagekit::render::command::run(&args),
+        Command::Build(args) => runtime().block_on(imagekit::build::command::run(*args)),
+        Command::Images { command } => runtime().block_on(async {
+            match command {
+                ImagesCommand::List(a) => imagekit::images::list(&a.os, &a.region, a.json).await,
+                ImagesCommand::Prune(a) => {
+                    imagekit::images::prune(imagekit::images::PruneArgs {
+                        keep: a.keep,
+                        older_than: a.older_than,
+                        regions: a.region,
+                        os: a.os,
+                        include_shared: a.include_shared,
+                        dry_run: a.dry_run,
+                        json: a.json,
+                    })
+                    .await
+                }
+            }
+        }),
     };
     match result {
         Ok(status) => status.into(),
@@ -20,4 +38,11 @@ fn main() -> ExitCode {
             status_of(&err).into()
         }
     }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("starting the tokio runtime")
 }

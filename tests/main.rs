@@ -2,6 +2,8 @@
 
 mod support;
 
+mod build;
 mod harness;
+mod images;
 mod render;
 mod spec;

@@ -1,0 +1,376 @@
+//! EC2 image look-ups, copies and removal, plus what keeps an image in use.
+//!
+//! Every call names the region and the operation in its error, so a failing region is reported
+//! as itself and never hides the others.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use aws_sdk_ec2::error::DisplayErrorContext;
+use aws_sdk_ec2::types::{Filter, Tag};
+use serde::Serialize;
+
+/// The tag that identifies an image's exact contents; the build looks images up by it.
+pub const TAG_FINGERPRINT: &str = "imagekit:fingerprint";
+pub const TAG_OS: &str = "imagekit:os";
+pub const TAG_ARCH: &str = "imagekit:arch";
+pub const TAG_DISTRO: &str = "imagekit:distro";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} in {region}: {message}")]
+pub struct AmiError {
+    pub operation: &'static str,
+    pub region: String,
+    pub message: String,
+}
+
+impl AmiError {
+    fn new<E: std::error::Error>(operation: &'static str, region: &str, err: E) -> Self {
+        AmiError {
+            operation,
+            region: region.to_string(),
+            message: DisplayErrorContext(err).to_string(),
+        }
+    }
+}
+
+/// An image imagekit tagged, as EC2 reports it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Ami {
+    pub id: String,
+    pub name: String,
+    pub region: String,
+    pub os: String,
+    pub distro: String,
+    pub arch: String,
+    pub fingerprint: String,
+    /// EC2's `CreationDate` (RFC 3339).
+    pub created: String,
+    #[serde(skip)]
+    pub created_epoch: i64,
+    pub snapshots: Vec<String>,
+    pub public: bool,
+    #[serde(skip)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Ami {
+    fn from_image(region: &str, image: &aws_sdk_ec2::types::Image) -> Ami {
+        let tags: BTreeMap<String, String> = image
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+            .collect();
+        let tag = |k: &str| tags.get(k).cloned().unwrap_or_default();
+        let created = image.creation_date().unwrap_or("").to_string();
+        Ami {
+            id: image.image_id().unwrap_or("").to_string(),
+            name: image.name().unwrap_or("").to_string(),
+            region: region.to_string(),
+            os: tag(TAG_OS),
+            distro: tag(TAG_DISTRO),
+            arch: tag(TAG_ARCH),
+            fingerprint: tag(TAG_FINGERPRINT),
+            created_epoch: epoch_of(&created),
+            created,
+            snapshots: image
+                .block_device_mappings()
+                .iter()
+                .filter_map(|m| m.ebs()?.snapshot_id().map(str::to_string))
+                .collect(),
+            public: image.public().unwrap_or(false),
+            tags,
+        }
+    }
+}
+
+/// Seconds since the epoch of an EC2 timestamp; 0 when it does not parse (sorts as oldest).
+pub fn epoch_of(rfc3339: &str) -> i64 {
+    aws_smithy_types::DateTime::from_str(rfc3339, aws_smithy_types::date_time::Format::DateTime)
+        .map(|d| d.secs())
+        .unwrap_or(0)
+}
+
+/// EC2 clients for one region, built from the shared SDK config (endpoints from the environment).
+#[derive(Clone, Debug)]
+pub struct Region {
+    pub name: String,
+    pub ec2: aws_sdk_ec2::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+}
+
+impl Region {
+    pub async fn connect(name: &str) -> Region {
+        let config = imagekit_bootstrap::aws::sdk_config(Some(name.to_string())).await;
+        Region {
+            name: name.to_string(),
+            ec2: aws_sdk_ec2::Client::new(&config),
+            autoscaling: aws_sdk_autoscaling::Client::new(&config),
+        }
+    }
+
+    async fn describe(&self, filters: Vec<Filter>) -> Result<Vec<Ami>, AmiError> {
+        let out = self
+            .ec2
+            .describe_images()
+            .owners("self")
+            .set_filters(Some(filters))
+            .send()
+            .await
+            .map_err(|e| AmiError::new("DescribeImages", &self.name, e))?;
+        let mut amis: Vec<Ami> = out
+            .images()
+            .iter()
+            .filter(|i| i.state().map(|s| s.as_str()) != Some("deregistered"))
+            .map(|i| Ami::from_image(&self.name, i))
+            .collect();
+        amis.sort_by(|a, b| (b.created_epoch, &b.id).cmp(&(a.created_epoch, &a.id)));
+        Ok(amis)
+    }
+
+    /// Every image this account owns that carries imagekit's fingerprint tag, newest first.
+    pub async fn list(&self) -> Result<Vec<Ami>, AmiError> {
+        self.describe(vec![Filter::builder()
+            .name("tag-key")
+            .values(TAG_FINGERPRINT)
+            .build()])
+            .await
+    }
+
+    /// The images with exactly this fingerprint, newest first.
+    pub async fn find(&self, fingerprint: &str) -> Result<Vec<Ami>, AmiError> {
+        self.describe(vec![Filter::builder()
+            .name(format!("tag:{TAG_FINGERPRINT}"))
+            .values(fingerprint)
+            .build()])
+            .await
+    }
+
+    /// Copies `source` (in another region) here, with its name and tags; returns the new ID.
+    pub async fn copy_from(&self, source: &Ami) -> Result<String, AmiError> {
+        let out = self
+            .ec2
+            .copy_image()
+            .source_image_id(&source.id)
+            .source_region(&source.region)
+            .name(&source.name)
+            .description(format!("copy of {} from {}", source.id, source.region))
+            .send()
+            .await
+            .map_err(|e| AmiError::new("CopyImage", &self.name, e))?;
+        let id = out.image_id().unwrap_or_default().to_string();
+        // EC2 does not copy tags; the fingerprint tag is what makes the copy findable.
+        let tags: Vec<Tag> = source
+            .tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let mut resources = vec![id.clone()];
+        if let Some(copy) = self
+            .describe(vec![Filter::builder().name("image-id").values(&id).build()])
+            .await?
+            .into_iter()
+            .next()
+        {
+            resources.extend(copy.snapshots);
+        }
+        self.ec2
+            .create_tags()
+            .set_resources(Some(resources))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| AmiError::new("CreateTags", &self.name, e))?;
+        Ok(id)
+    }
+
+    /// Deregisters the image, then deletes its snapshots (which EC2 leaves behind otherwise).
+    pub async fn delete(&self, ami: &Ami) -> Result<(), AmiError> {
+        self.ec2
+            .deregister_image()
+            .image_id(&ami.id)
+            .send()
+            .await
+            .map_err(|e| AmiError::new("DeregisterImage", &self.name, e))?;
+        for snapshot in &ami.snapshots {
+            self.ec2
+                .delete_snapshot()
+                .snapshot_id(snapshot)
+                .send()
+                .await
+                .map_err(|e| AmiError::new("DeleteSnapshot", &self.name, e))?;
+        }
+        Ok(())
+    }
+
+    /// Accounts (or `all`) the image is shared with.
+    pub async fn shared_with(&self, ami: &Ami) -> Result<Vec<String>, AmiError> {
+        let out = self
+            .ec2
+            .describe_image_attribute()
+            .image_id(&ami.id)
+            .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
+            .send()
+            .await
+            .map_err(|e| AmiError::new("DescribeImageAttribute", &self.name, e))?;
+        let mut who: Vec<String> = out
+            .launch_permissions()
+            .iter()
+            .filter_map(|p| {
+                p.user_id()
+                    .map(str::to_string)
+                    .or_else(|| p.group().map(|g| g.as_str().to_string()))
+                    .or_else(|| p.organization_arn().map(str::to_string))
+                    .or_else(|| p.organizational_unit_arn().map(str::to_string))
+            })
+            .collect();
+        if ami.public && !who.iter().any(|w| w == "all") {
+            who.push("all".into());
+        }
+        Ok(who)
+    }
+
+    /// Why each image in this region is in use: launch template versions (an ASG's, the
+    /// default, the latest), launch configurations behind ASGs, and existing instances.
+    pub async fn usage(&self) -> Result<Usage, AmiError> {
+        let mut usage = Usage::default();
+        let region = &self.name;
+
+        // Which template versions ASGs launch from: (template id or name, version string).
+        let mut asg_refs: Vec<(String, Option<String>, Option<String>, String)> = Vec::new();
+        let mut launch_configs: Vec<(String, String)> = Vec::new();
+        let groups = self
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .send()
+            .await
+            .map_err(|e| AmiError::new("DescribeAutoScalingGroups", region, e))?;
+        for group in groups.auto_scaling_groups() {
+            let name = group.auto_scaling_group_name().unwrap_or("?").to_string();
+            let specs = group.launch_template().into_iter().chain(
+                group
+                    .mixed_instances_policy()
+                    .and_then(|m| m.launch_template())
+                    .and_then(|t| t.launch_template_specification()),
+            );
+            for spec in specs {
+                asg_refs.push((
+                    name.clone(),
+                    spec.launch_template_id().map(str::to_string),
+                    spec.launch_template_name().map(str::to_string),
+                    spec.version().unwrap_or("$Default").to_string(),
+                ));
+            }
+            if let Some(lc) = group.launch_configuration_name() {
+                launch_configs.push((name.clone(), lc.to_string()));
+            }
+        }
+
+        let templates = self
+            .ec2
+            .describe_launch_templates()
+            .send()
+            .await
+            .map_err(|e| AmiError::new("DescribeLaunchTemplates", region, e))?;
+        for template in templates.launch_templates() {
+            let (Some(id), name) = (
+                template.launch_template_id(),
+                template.launch_template_name().unwrap_or(""),
+            ) else {
+                continue;
+            };
+            let default = template.default_version_number();
+            let latest = template.latest_version_number();
+            let versions = self
+                .ec2
+                .describe_launch_template_versions()
+                .launch_template_id(id)
+                .send()
+                .await
+                .map_err(|e| AmiError::new("DescribeLaunchTemplateVersions", region, e))?;
+            for version in versions.launch_template_versions() {
+                let (Some(number), Some(image)) = (
+                    version.version_number(),
+                    version.launch_template_data().and_then(|d| d.image_id()),
+                ) else {
+                    continue;
+                };
+                let what = format!("launch template {name} ({id}) version {number}");
+                if Some(number) == default {
+                    usage.add(image, format!("{what} is its default"));
+                }
+                if Some(number) == latest {
+                    usage.add(image, format!("{what} is its latest"));
+                }
+                for (asg, ref_id, ref_name, ref_version) in &asg_refs {
+                    let same = ref_id.as_deref() == Some(id) || ref_name.as_deref() == Some(name);
+                    let wanted = match ref_version.as_str() {
+                        "$Latest" => latest,
+                        "$Default" => default,
+                        v => v.parse().ok(),
+                    };
+                    if same && wanted == Some(number) {
+                        usage.add(image, format!("{what} is used by ASG {asg}"));
+                    }
+                }
+            }
+        }
+
+        if !launch_configs.is_empty() {
+            let names: BTreeSet<String> = launch_configs.iter().map(|(_, n)| n.clone()).collect();
+            let configs = self
+                .autoscaling
+                .describe_launch_configurations()
+                .set_launch_configuration_names(Some(names.into_iter().collect()))
+                .send()
+                .await
+                .map_err(|e| AmiError::new("DescribeLaunchConfigurations", region, e))?;
+            for config in configs.launch_configurations() {
+                let lc = config.launch_configuration_name().unwrap_or("");
+                if let Some(image) = config.image_id() {
+                    for (asg, _) in launch_configs.iter().filter(|(_, n)| n == lc) {
+                        usage.add(image, format!("launch configuration {lc} of ASG {asg}"));
+                    }
+                }
+            }
+        }
+
+        let instances = self
+            .ec2
+            .describe_instances()
+            .filters(
+                Filter::builder()
+                    .name("instance-state-name")
+                    .values("pending")
+                    .values("running")
+                    .values("stopping")
+                    .values("stopped")
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| AmiError::new("DescribeInstances", region, e))?;
+        for instance in instances.reservations().iter().flat_map(|r| r.instances()) {
+            if let (Some(image), Some(id)) = (instance.image_id(), instance.instance_id()) {
+                usage.add(image, format!("instance {id} runs it"));
+            }
+        }
+        Ok(usage)
+    }
+}
+
+/// Image ID → the reasons it is in use.
+#[derive(Debug, Default, Clone)]
+pub struct Usage(pub HashMap<String, Vec<String>>);
+
+impl Usage {
+    pub fn add(&mut self, image: &str, reason: String) {
+        let reasons = self.0.entry(image.to_string()).or_default();
+        if !reasons.contains(&reason) {
+            reasons.push(reason);
+        }
+    }
+
+    pub fn reasons(&self, image: &str) -> &[String] {
+        self.0.get(image).map(Vec::as_slice).unwrap_or(&[])
+    }
+}

@@ -1,0 +1,150 @@
+//! `imagekit build`: resolve and check every variant, render them, then plan and run.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+
+use super::{Settings, Target};
+use crate::cli::BuildArgs;
+use crate::exit::{ExitStatus, UsageError};
+use crate::interrupt::Interrupt;
+use crate::output::{self, Progress};
+use crate::packer::Packer;
+use crate::render::{self, RenderError, RenderOptions};
+use crate::spec::resolve_variants;
+
+fn lift(err: RenderError) -> anyhow::Error {
+    if err.is_usage() {
+        UsageError::new(err.one_line()).into()
+    } else {
+        err.into()
+    }
+}
+
+/// The EC2 endpoint imagekit's own calls use, handed to Packer too.
+fn ec2_endpoint() -> Option<String> {
+    ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+}
+
+/// `packer` as given, or found on PATH; a missing one is bad input (exit 2).
+fn find_packer(path: &Path) -> Result<PathBuf, UsageError> {
+    if path.components().count() > 1 {
+        return if path.is_file() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(UsageError::new(format!(
+                "--packer: {} does not exist",
+                path.display()
+            )))
+        };
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(path))
+                .find(|p| p.is_file())
+        })
+        .ok_or_else(|| {
+            UsageError::new(format!(
+                "--packer: {} is not on PATH (scripts/setup installs Debian's packer)",
+                path.display()
+            ))
+        })
+}
+
+pub async fn run(args: BuildArgs) -> anyhow::Result<ExitStatus> {
+    let variants = resolve_variants(&args.variant)?;
+    let packer_path = find_packer(&args.packer)?;
+    let packer = Packer::detect(&packer_path)
+        .await
+        .map_err(|e| UsageError::new(format!("--packer: {e}")))?;
+    let opts = RenderOptions {
+        templates: args.templates.clone(),
+        bootstrap_bin: args.bootstrap_bin.clone(),
+        legacy_packer: packer.legacy(),
+    };
+    // Every variant is checked before anything is written or any Packer starts.
+    let mut plans = Vec::new();
+    for variant in &variants {
+        let plan = render::plan(variant, &opts).map_err(lift)?;
+        if plan.bootstrap.is_none() && !variant.skip_provisioning {
+            return Err(UsageError::new(format!(
+                "{}: no imagekit-bootstrap binary for {} {}: pass --bootstrap-bin PATH (or --skip-provisioning)",
+                variant.id(),
+                variant.os,
+                variant.arch
+            ))
+            .into());
+        }
+        plans.push(plan);
+    }
+
+    let (work_dir, temporary) = match &args.work_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            (
+                std::env::temp_dir().join(format!("imagekit-build-{}-{nanos}", std::process::id())),
+                true,
+            )
+        }
+    };
+    let mut targets = Vec::new();
+    for plan in &plans {
+        let dir = work_dir.join(plan.variant.id());
+        if !args.dry_run {
+            render::check_out_dir(&dir).map_err(lift)?;
+            render::write(plan, &dir)
+                .map_err(lift)
+                .with_context(|| format!("rendering {}", plan.variant.id()))?;
+        }
+        targets.push(Target {
+            id: plan.variant.id(),
+            regions: plan.variant.regions.clone(),
+            dir,
+            fingerprint: plan.fingerprint.clone(),
+            ami_name: plan.ami_name.clone(),
+        });
+    }
+
+    let settings = Settings {
+        packer,
+        jobs: args.jobs as usize,
+        force: args.force,
+        per_region_build: args.per_region_build,
+        ec2_endpoint: ec2_endpoint(),
+        ssh_host: args.ssh_host.clone(),
+        ssh_port: args.ssh_port,
+        work_dir: work_dir.join(".runtime"),
+    };
+    let interrupt = Interrupt::install();
+    let progress = Progress::new(args.json);
+    let report = super::run(targets, settings, args.dry_run, progress, interrupt).await?;
+
+    if args.json {
+        output::print_json(&report)?;
+    } else {
+        print!("{}", super::summary(&report));
+    }
+    let status = if report.interrupted {
+        ExitStatus::Interrupted
+    } else if report.failed() {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    };
+    if temporary && !args.dry_run {
+        if status == ExitStatus::Success {
+            let _ = std::fs::remove_dir_all(&work_dir);
+        } else {
+            eprintln!("note: build directories kept in {}", work_dir.display());
+        }
+    }
+    Ok(status)
+}

@@ -1,0 +1,218 @@
+//! Which imagekit AMIs `images prune` removes, and why each of the others stays.
+//!
+//! A pure decision over what EC2 reported, so every rule is unit-tested without AWS.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::ami::{Ami, Usage};
+use crate::exit::UsageError;
+
+pub struct Rules {
+    pub keep: usize,
+    pub older_than: Option<Duration>,
+    pub include_shared: bool,
+    /// Seconds since the epoch.
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    #[serde(flatten)]
+    pub ami: Ami,
+    pub delete: bool,
+    /// Why it goes, or every reason it stays.
+    pub reasons: Vec<String>,
+}
+
+/// Decides for every AMI. `shared` maps an image ID to the accounts it is shared with.
+pub fn decide(
+    amis: Vec<Ami>,
+    usage: &HashMap<String, Usage>,
+    shared: &HashMap<String, Vec<String>>,
+    rules: &Rules,
+) -> Vec<Decision> {
+    let mut families: BTreeMap<(String, String, String, String), Vec<Ami>> = BTreeMap::new();
+    for ami in amis {
+        let key = (
+            ami.os.clone(),
+            ami.distro.clone(),
+            ami.arch.clone(),
+            ami.region.clone(),
+        );
+        families.entry(key).or_default().push(ami);
+    }
+    let mut out = Vec::new();
+    for (_, mut family) in families {
+        family.sort_by(|a, b| (b.created_epoch, &b.id).cmp(&(a.created_epoch, &a.id)));
+        for (rank, ami) in family.into_iter().enumerate() {
+            let mut keep = Vec::new();
+            if rank < rules.keep {
+                keep.push(format!("among the newest {} of its family", rules.keep));
+            }
+            if let Some(age) = rules.older_than {
+                let age_secs = rules.now - ami.created_epoch;
+                if age_secs < age.as_secs() as i64 {
+                    keep.push(format!("younger than {}", format_age(age)));
+                }
+            }
+            if let Some(region_usage) = usage.get(&ami.region) {
+                keep.extend(region_usage.reasons(&ami.id).iter().cloned());
+            }
+            if !rules.include_shared {
+                if let Some(accounts) = shared.get(&ami.id).filter(|a| !a.is_empty()) {
+                    keep.push(format!(
+                        "shared with {} (use --include-shared)",
+                        accounts.join(", ")
+                    ));
+                }
+            }
+            let delete = keep.is_empty();
+            let reasons = if delete {
+                let mut why = vec![format!("beyond the newest {}", rules.keep)];
+                if let Some(age) = rules.older_than {
+                    why.push(format!("older than {}", format_age(age)));
+                }
+                why
+            } else {
+                keep
+            };
+            out.push(Decision {
+                ami,
+                delete,
+                reasons,
+            });
+        }
+    }
+    out
+}
+
+/// Parses `--older-than`: a number with a unit, `s`, `m`, `h`, `d` or `w` (e.g. `30d`).
+pub fn parse_age(text: &str) -> Result<Duration, UsageError> {
+    let bad = || {
+        UsageError::new(format!(
+            "--older-than: {text:?} is not a duration like 90m, 12h, 30d or 2w"
+        ))
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(n.checked_mul(secs).ok_or_else(bad)?))
+}
+
+fn format_age(age: Duration) -> String {
+    let s = age.as_secs();
+    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
+        if s >= size && s % size == 0 {
+            return format!("{}{unit}", s / size);
+        }
+    }
+    format!("{s}s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ami(id: &str, region: &str, created: i64) -> Ami {
+        Ami {
+            id: id.into(),
+            name: format!("imagekit-{id}"),
+            region: region.into(),
+            os: "linux".into(),
+            distro: "ubuntu-24.04".into(),
+            arch: "x86_64".into(),
+            fingerprint: "f".into(),
+            created: String::new(),
+            created_epoch: created,
+            snapshots: vec![],
+            public: false,
+            tags: Default::default(),
+        }
+    }
+
+    fn rules(keep: usize, older_than: Option<Duration>) -> Rules {
+        Rules {
+            keep,
+            older_than,
+            include_shared: false,
+            now: 1_000_000,
+        }
+    }
+
+    fn deleted(decisions: &[Decision]) -> Vec<&str> {
+        let mut ids: Vec<&str> = decisions
+            .iter()
+            .filter(|d| d.delete)
+            .map(|d| d.ami.id.as_str())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    #[test]
+    fn keeps_the_newest_per_family_and_region() {
+        let amis = vec![
+            ami("a1", "r1", 1),
+            ami("a2", "r1", 2),
+            ami("a3", "r1", 3),
+            ami("b1", "r2", 1),
+            ami("b2", "r2", 2),
+        ];
+        let d = decide(amis, &HashMap::new(), &HashMap::new(), &rules(2, None));
+        assert_eq!(deleted(&d), ["a1"]);
+    }
+
+    #[test]
+    fn older_than_spares_young_images() {
+        let amis = vec![
+            ami("old", "r1", 1),
+            ami("young", "r1", 999_000),
+            ami("new", "r1", 999_999),
+        ];
+        let d = decide(
+            amis,
+            &HashMap::new(),
+            &HashMap::new(),
+            &rules(1, Some(Duration::from_secs(3600))),
+        );
+        assert_eq!(deleted(&d), ["old"]);
+        let young = d.iter().find(|d| d.ami.id == "young").unwrap();
+        assert_eq!(young.reasons, ["younger than 1h"]);
+    }
+
+    #[test]
+    fn in_use_and_shared_images_stay_with_their_reasons() {
+        let amis = vec![ami("a1", "r1", 1), ami("a2", "r1", 2), ami("a3", "r1", 3)];
+        let mut usage = Usage::default();
+        usage.add("a1", "instance i-1 runs it".into());
+        let usage = HashMap::from([("r1".to_string(), usage)]);
+        let shared = HashMap::from([("a2".to_string(), vec!["222222222222".to_string()])]);
+        let d = decide(amis.clone(), &usage, &shared, &rules(1, None));
+        assert_eq!(deleted(&d), Vec::<&str>::new());
+        assert!(d[2].reasons[0].contains("instance i-1"), "{d:?}");
+        let mut with_shared = rules(1, None);
+        with_shared.include_shared = true;
+        let d = decide(amis, &usage, &shared, &with_shared);
+        assert_eq!(deleted(&d), ["a2"]);
+    }
+
+    #[test]
+    fn ages_parse_and_bad_ones_are_usage_errors() {
+        assert_eq!(parse_age("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(parse_age("90m").unwrap(), Duration::from_secs(5400));
+        for bad in ["", "d", "10", "10y", "-1d", "1.5h"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! `imagekit build` with Debian's real Packer against moto: build, skip, copy, force, failure
+//! isolation and Ctrl-C.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::{self, cmd::Cmd, moto::Account};
+
+const REGIONS: [&str; 3] = ["us-east-1", "eu-west-1", "us-west-2"];
+
+/// The source image: a stock moto AMI with an EBS root (Packer requires one). moto has no
+/// Ubuntu 24.04, so `--source-ami` points the Ubuntu variant at this stand-in.
+async fn source_ami(account: &Account) -> String {
+    let ec2 = account.ec2("us-east-1");
+    let stock = ec2
+        .describe_images()
+        .owners("amazon")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("root-device-type")
+                .values("ebs")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    stock.images()[0].image_id().unwrap().to_string()
+}
+
+/// A `packer` wrapper that records each invocation's arguments, then runs the real one.
+fn recording_packer(dir: &Path) -> (PathBuf, PathBuf) {
+    let log = dir.join("packer-calls.log");
+    let script = dir.join("packer");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{}'\nexec '{}' \"$@\"\n",
+            log.display(),
+            support::packer().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, log)
+}
+
+fn packer_builds(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("build"))
+        .count()
+}
+
+fn build(account: &Account, packer: &Path, source: &str) -> Cmd {
+    let mut cmd = Cmd::imagekit()
+        .envs(account.env())
+        .args(["build", "--os", "linux", "--skip-provisioning", "--json"])
+        .arg("--packer")
+        .arg(packer)
+        .args(["--source-ami", source]);
+    for region in REGIONS {
+        cmd = cmd.args(["--region", region]);
+    }
+    cmd
+}
+
+async fn images_named(account: &Account, region: &str, name: &str) -> Vec<String> {
+    let out = account
+        .ec2(region)
+        .describe_images()
+        .owners("self")
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("name")
+                .values(name)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.images()
+        .iter()
+        .map(|i| i.image_id().unwrap().to_string())
+        .collect()
+}
+
+async fn fingerprint_tag(account: &Account, region: &str, ami: &str) -> Option<String> {
+    let out = account
+        .ec2(region)
+        .describe_images()
+        .image_ids(ami)
+        .send()
+        .await
+        .unwrap();
+    out.images().first().and_then(|i| {
+        i.tags()
+            .iter()
+            .find(|t| t.key() == Some("imagekit:fingerprint"))
+            .and_then(|t| t.value().map(str::to_string))
+    })
+}
+
+fn region_entry<'a>(doc: &'a serde_json::Value, region: &str) -> &'a serde_json::Value {
+    doc["variants"][0]["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["region"] == region)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn builds_skips_copies_and_forces_against_moto() {
+    let account = Account::new();
+    let source = source_ami(&account).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (packer, log) = recording_packer(tmp.path());
+
+    // 1. First build: an AMI in each of the three regions, tagged with the fingerprint.
+    let first = build(&account, &packer, &source).run();
+    first.success();
+    let doc = first.json();
+    let variant = &doc["variants"][0];
+    assert_eq!(variant["status"], "built", "{doc:#}");
+    let fingerprint = variant["fingerprint"].as_str().unwrap().to_string();
+    assert_eq!(fingerprint.len(), 64);
+    let name = variant["ami_name"].as_str().unwrap().to_string();
+    for region in REGIONS {
+        let entry = region_entry(&doc, region);
+        assert_eq!(entry["status"], "built");
+        let ami = entry["ami"].as_str().unwrap();
+        assert_eq!(
+            fingerprint_tag(&account, region, ami).await.as_deref(),
+            Some(fingerprint.as_str()),
+            "{region} {ami}"
+        );
+    }
+    assert_eq!(packer_builds(&log), 1);
+    // Packer's UI lines are streamed with the [variant region] prefix.
+    first.stderr_contains("[linux-ubuntu-24.04-x86_64 us-east-1] ==> amazon-ebs");
+
+    // 2. Unchanged: everything skipped and no Packer build started.
+    let started = Instant::now();
+    let second = build(&account, &packer, &source).run();
+    let took = started.elapsed();
+    second.success();
+    let doc2 = second.json();
+    for region in REGIONS {
+        assert_eq!(region_entry(&doc2, region)["status"], "skipped");
+        assert_eq!(
+            region_entry(&doc2, region)["ami"],
+            region_entry(&doc, region)["ami"]
+        );
+    }
+    assert_eq!(packer_builds(&log), 1, "a skipped build started Packer");
+    eprintln!("unchanged rebuild took {took:?}");
+
+    // 3. One region's copy gone: only that region is copied, no Packer build.
+    let west = region_entry(&doc, "eu-west-1")["ami"].as_str().unwrap();
+    account
+        .ec2("eu-west-1")
+        .deregister_image()
+        .image_id(west)
+        .send()
+        .await
+        .unwrap();
+    let third = build(&account, &packer, &source).run();
+    third.success();
+    let doc3 = third.json();
+    assert_eq!(
+        region_entry(&doc3, "eu-west-1")["status"],
+        "copied",
+        "{doc3:#}"
+    );
+    assert_eq!(region_entry(&doc3, "us-east-1")["status"], "skipped");
+    assert_eq!(region_entry(&doc3, "us-west-2")["status"], "skipped");
+    let copy = region_entry(&doc3, "eu-west-1")["ami"].as_str().unwrap();
+    assert_ne!(copy, west);
+    assert_eq!(
+        fingerprint_tag(&account, "eu-west-1", copy)
+            .await
+            .as_deref(),
+        Some(fingerprint.as_str())
+    );
+    assert_eq!(packer_builds(&log), 1);
+
+    // 4. --force rebuilds, and leaves one image per region, not two.
+    let forced = build(&account, &packer, &source).arg("--force").run();
+    forced.success();
+    let doc4 = forced.json();
+    assert_eq!(packer_builds(&log), 2);
+    for region in REGIONS {
+        let entry = region_entry(&doc4, region);
+        assert_eq!(entry["status"], "built");
+        let images = images_named(&account, region, &name).await;
+        assert_eq!(
+            images,
+            vec![entry["ami"].as_str().unwrap().to_string()],
+            "{region}"
+        );
+    }
+
+    // 5. --dry-run with --force plans a build and touches nothing.
+    let dry = build(&account, &packer, &source)
+        .args(["--force", "--dry-run"])
+        .run();
+    dry.success();
+    assert_eq!(dry.json()["variants"][0]["status"], "build");
+    assert_eq!(packer_builds(&log), 2);
+    for region in REGIONS {
+        assert_eq!(images_named(&account, region, &name).await.len(), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_variant_fails_alone() {
+    let account = Account::new();
+    let source = source_ami(&account).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("imagekit.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "regions = [\"us-east-1\", \"eu-west-1\"]\nskip_provisioning = true\n\n\
+             [[image]]\nos = \"linux\"\ndistro = \"ubuntu-24.04\"\narch = \"x86_64\"\nsource_ami = \"{source}\"\n\n\
+             [[image]]\nos = \"linux\"\ndistro = \"ubuntu-22.04\"\narch = \"x86_64\"\nsource_ami = \"ami-0000000000deadbee\"\n"
+        ),
+    )
+    .unwrap();
+    let out = Cmd::imagekit()
+        .envs(account.env())
+        .args(["build", "--config"])
+        .arg(&config)
+        .arg("--packer")
+        .arg(support::packer())
+        .run();
+    out.code(1);
+    let summary = out.stdout();
+    let failed: Vec<&str> = summary.lines().filter(|l| l.contains("failed")).collect();
+    assert!(
+        !failed.is_empty()
+            && failed
+                .iter()
+                .all(|l| l.starts_with("linux-ubuntu-22.04-x86_64")),
+        "{summary}"
+    );
+    let good: Vec<&str> = summary
+        .lines()
+        .filter(|l| l.starts_with("linux-ubuntu-24.04-x86_64"))
+        .collect();
+    assert_eq!(good.len(), 2, "{summary}");
+    for line in good {
+        assert!(line.contains(" built "), "{line}");
+        let ami = line
+            .split_whitespace()
+            .find(|w| w.starts_with("ami-"))
+            .unwrap();
+        let region = line.split_whitespace().nth(1).unwrap();
+        assert!(
+            fingerprint_tag(&account, region, ami).await.is_some(),
+            "{line}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_mid_build_cleans_up_and_exits_130() {
+    let account = Account::new();
+    let source = source_ami(&account).await;
+    let closed_port = crate::support::moto::free_port();
+    let mut command = Cmd::imagekit()
+        .envs(account.env())
+        .args(["build", "--os", "linux", "--region", "us-east-1", "--json"])
+        .args(["--source-ami", &source])
+        .arg("--bootstrap-bin")
+        .arg(support::bootstrap_bin())
+        .args([
+            "--ssh-host",
+            "127.0.0.1",
+            "--ssh-port",
+            &closed_port.to_string(),
+        ])
+        .into_command();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut seen = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("Waiting for SSH") {
+                let _ = tx.send(());
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        seen
+    });
+    // Packer is waiting on the closed port: its instance, key pair and security group exist.
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("Packer never reached the SSH wait");
+    let ec2 = account.ec2("us-east-1");
+    let running = running_instances(&ec2).await;
+    assert_eq!(running.len(), 1, "{running:?}");
+
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+
+    assert_eq!(
+        running_instances(&ec2).await,
+        Vec::<String>::new(),
+        "{stderr}"
+    );
+    let keys = ec2.describe_key_pairs().send().await.unwrap();
+    assert!(keys.key_pairs().is_empty(), "{:?}", keys.key_pairs());
+    let groups = ec2.describe_security_groups().send().await.unwrap();
+    let names: Vec<&str> = groups
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_name())
+        .collect();
+    assert!(names.iter().all(|n| *n == "default"), "{names:?}");
+}
+
+async fn running_instances(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
+    let out = ec2.describe_instances().send().await.unwrap();
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| {
+            i.state()
+                .and_then(|s| s.name())
+                .map(|n| n.as_str() != "terminated")
+                .unwrap_or(true)
+        })
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect()
+}
