@@ -41,3 +41,30 @@ pub fn status_of(err: &anyhow::Error) -> ExitStatus {
         ExitStatus::Failure
     }
 }
+
+/// Parses the command line; clap's own errors become one line and exit 2, like every other bad
+/// input. Help and version print as usual.
+pub fn parse_cli<T: clap::Parser>() -> T {
+    use clap::error::ErrorKind;
+    match T::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                err.exit()
+            }
+            let text = err.render().to_string();
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+                .collect();
+            eprintln!("{}", line.join(" "));
+            std::process::exit(2)
+        }
+    }
+}

@@ -1,17 +1,17 @@
 use std::process::ExitCode;
 
-use clap::Parser;
 use imagekit::cli::{Cli, Command};
 use imagekit::exit::{status_of, ExitStatus};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = imagekit::exit::parse_cli();
     imagekit_bootstrap::logging::init(cli.log_format, "info");
     let result: anyhow::Result<ExitStatus> = match cli.command {
         Command::Version => {
             println!("imagekit {}", imagekit_bootstrap::version::long_version());
             Ok(ExitStatus::Success)
         }
+        Command::Render(args) => imagekit::render::command::run(&args),
     };
     match result {
         Ok(status) => status.into(),

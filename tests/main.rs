@@ -4,3 +4,5 @@ mod support;
 
 mod harness;
 mod cross;
+mod render;
+mod spec;

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The Semaphore agent, verified against the checksums its release publishes.
+set -euo pipefail
+
+version=${IMAGEKIT_AGENT_VERSION:?IMAGEKIT_AGENT_VERSION is not set}
+case "$(uname -m)" in
+  x86_64) arch=x86_64 ;;
+  aarch64 | arm64) arch=arm64 ;;
+  *) echo "unsupported machine: $(uname -m)" >&2; exit 1 ;;
+esac
+asset="agent_Linux_${arch}.tar.gz"
+base="https://github.com/semaphoreci/agent/releases/download/${version}"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+curl -fsSL --retry 5 -o "$work/$asset" "$base/$asset"
+curl -fsSL --retry 5 -o "$work/agent_checksums.txt" "$base/agent_checksums.txt"
+# Exactly one line for this asset, and it must match.
+grep -E "^[0-9a-f]{64}  ${asset}\$" "$work/agent_checksums.txt" >"$work/expected"
+[ "$(wc -l <"$work/expected")" -eq 1 ]
+(cd "$work" && sha256sum --check --strict expected)
+
+install -d -m 0755 -o semaphore -g semaphore /opt/semaphore/agent
+tar -xzf "$work/$asset" -C /opt/semaphore/agent
+chown -R semaphore:semaphore /opt/semaphore/agent
+/opt/semaphore/agent/agent version

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# imagekit-bootstrap and its unit: enabled for the next boot, never started in the image.
+set -euo pipefail
+
+if [ ! -f /tmp/imagekit-bootstrap ]; then
+  echo "no imagekit-bootstrap in this build directory: render it again with --bootstrap-bin PATH" >&2
+  exit 1
+fi
+install -m 0755 -o root -g root /tmp/imagekit-bootstrap /usr/local/bin/imagekit-bootstrap
+install -m 0644 -o root -g root /tmp/imagekit-bootstrap.service /etc/systemd/system/imagekit-bootstrap.service
+install -m 0755 -o root -g root /tmp/start.sh /opt/semaphore/agent/start.sh
+rm -f /tmp/imagekit-bootstrap /tmp/imagekit-bootstrap.service /tmp/start.sh
+systemctl daemon-reload
+systemctl enable imagekit-bootstrap.service
+/usr/local/bin/imagekit-bootstrap --version

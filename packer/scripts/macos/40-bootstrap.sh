@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# imagekit-bootstrap as the launchd daemon com.imagekit.bootstrap: loaded at the next boot,
+# never started in the image.
+set -euo pipefail
+
+if [ ! -f /tmp/imagekit-bootstrap ]; then
+  echo "no imagekit-bootstrap in this build directory: render it again with --bootstrap-bin PATH" >&2
+  exit 1
+fi
+mkdir -p /usr/local/bin /etc/imagekit
+install -m 0755 -o root -g wheel /tmp/imagekit-bootstrap /usr/local/bin/imagekit-bootstrap
+install -m 0644 -o root -g wheel /tmp/com.imagekit.bootstrap.plist /Library/LaunchDaemons/com.imagekit.bootstrap.plist
+plutil -lint /Library/LaunchDaemons/com.imagekit.bootstrap.plist
+rm -f /tmp/imagekit-bootstrap /tmp/com.imagekit.bootstrap.plist
+/usr/local/bin/imagekit-bootstrap --version

@@ -1,0 +1,23 @@
+# imagekit-bootstrap as the Windows service `imagekit-bootstrap`: automatic start at the next
+# boot, never started in the image. It runs once per boot; the service manager does not restart it.
+$ErrorActionPreference = 'Stop'
+
+$staged = 'C:\Windows\Temp\imagekit-bootstrap.exe'
+if (-not (Test-Path $staged)) {
+  throw 'no imagekit-bootstrap.exe in this build directory: render it again with --bootstrap-bin PATH'
+}
+$dir = Join-Path $env:ProgramFiles 'imagekit'
+$exe = Join-Path $dir 'imagekit-bootstrap.exe'
+New-Item -ItemType Directory -Force -Path $dir | Out-Null
+New-Item -ItemType Directory -Force -Path 'C:\ProgramData\imagekit' | Out-Null
+Move-Item -Force -Path $staged -Destination $exe
+
+if (Get-Service -Name 'imagekit-bootstrap' -ErrorAction SilentlyContinue) {
+  & sc.exe delete imagekit-bootstrap | Out-Null
+}
+New-Service -Name 'imagekit-bootstrap' -BinaryPathName "`"$exe`" run" -DisplayName 'imagekit bootstrap' `
+  -Description 'Registers this instance as a CI agent, once per boot.' -StartupType Automatic | Out-Null
+# Start after the network and EC2Launch have run, and never restart on failure.
+& sc.exe config imagekit-bootstrap depend= 'Tcpip/Dnscache' | Out-Null
+& sc.exe failure imagekit-bootstrap reset= 0 actions= '""' | Out-Null
+& $exe --version

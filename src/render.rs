@@ -1,0 +1,440 @@
+//! Templates to a Packer build directory, plus the image fingerprint.
+//!
+//! Tera renders *structure* only (which blocks exist: provisioners, the source AMI filter,
+//! host placement, what Packer 1.6 predates). Every value reaches Packer through
+//! `imagekit.auto.pkrvars.json`, written by serde_json.
+
+pub mod command;
+pub mod fingerprint;
+mod source;
+pub mod vars;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::spec::{Arch, Os, Variant};
+use fingerprint::{sha256_file, sha256_hex, Fingerprint};
+use source::Source;
+use vars::PackerVars;
+
+/// The var file Packer loads on its own from the build directory.
+pub const VAR_FILE: &str = "imagekit.auto.pkrvars.json";
+/// Left by `packer build` in the working directory; neither rendered nor compared.
+const PACKER_CACHE: &str = "packer_cache";
+
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// `--templates DIR`, else the embedded packer/ tree.
+    pub templates: Option<PathBuf>,
+    /// `--bootstrap-bin`; else the binary beside current_exe if it matches.
+    pub bootstrap_bin: Option<PathBuf>,
+    /// Packer < 1.7: leave out what 1.6.6 predates (`required_plugins`, `metadata_options`,
+    /// `imds_support`).
+    pub legacy_packer: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub variant: Variant,
+    /// The build directory (runnable with `packer build .`).
+    pub dir: PathBuf,
+    /// 64 hex chars.
+    pub fingerprint: String,
+    /// imagekit-<os>-<distro|version>-<arch>-<fp[..12]>
+    pub ami_name: String,
+    /// None = no matching binary (build refuses, exit 2, unless skip_provisioning).
+    pub bootstrap: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// Bad input (exit 2): a missing --templates dir, --bootstrap-bin, an --out that is not ours.
+    #[error("{0}")]
+    Usage(String),
+    #[error("{what} {}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("rendering {name} from {from}")]
+    Template {
+        name: String,
+        from: String,
+        #[source]
+        source: tera::Error,
+    },
+}
+
+impl RenderError {
+    /// Bad input or a broken `--templates` tree: exit 2 rather than 1.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, RenderError::Usage(_) | RenderError::Template { .. })
+    }
+
+    /// The error and its causes on one line (Tera keeps the useful part in its sources).
+    pub fn one_line(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(err) = source {
+            line.push_str(": ");
+            line.push_str(&err.to_string());
+            source = err.source();
+        }
+        line.replace('\n', " ")
+    }
+}
+
+/// What a file in the build directory holds.
+#[derive(Debug, Clone)]
+pub enum Content {
+    Bytes(Vec<u8>),
+    /// A large file (the bootstrap binary), linked or copied, never read into memory.
+    Copy(PathBuf),
+}
+
+/// Everything render would write, computed without touching the output directory.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub variant: Variant,
+    /// Relative `/`-separated path → content, sorted.
+    pub files: BTreeMap<String, Content>,
+    pub fingerprint: String,
+    pub ami_name: String,
+    pub bootstrap: Option<PathBuf>,
+}
+
+/// Structure-only switches for the Tera templates. No values: those go in the var file.
+#[derive(Serialize)]
+struct Structure {
+    os: &'static str,
+    legacy: bool,
+    skip_provisioning: bool,
+    has_source_ami: bool,
+    has_bootstrap: bool,
+}
+
+/// Renders `variant` into `out_dir` itself (the build directory, not a parent), leaving it
+/// holding exactly the rendered files. A variant with `skip_provisioning` carries no scripts and
+/// no bootstrap binary, so its `bootstrap` is None and that is fine to build.
+pub fn render(
+    variant: &Variant,
+    opts: &RenderOptions,
+    out_dir: &Path,
+) -> Result<Rendered, RenderError> {
+    let plan = plan(variant, opts)?;
+    write(&plan, out_dir)
+}
+
+/// Service definitions and support files each OS's image bakes in.
+fn support_files(os: Os) -> &'static [&'static str] {
+    match os {
+        Os::Linux => &["files/imagekit-bootstrap.service", "files/start.sh"],
+        Os::Macos => &["files/com.imagekit.bootstrap.plist"],
+        Os::Windows => &["files/winrm-userdata.ps1"],
+    }
+}
+
+fn bootstrap_name(os: Os) -> &'static str {
+    match os {
+        Os::Windows => "imagekit-bootstrap.exe",
+        _ => "imagekit-bootstrap",
+    }
+}
+
+/// The bootstrap binary for the variant: `--bootstrap-bin`, else the one beside the running
+/// imagekit when this machine's target is the variant's.
+fn find_bootstrap(variant: &Variant, opts: &RenderOptions) -> Result<Option<PathBuf>, RenderError> {
+    if let Some(path) = &opts.bootstrap_bin {
+        if !path.is_file() {
+            return Err(RenderError::Usage(format!(
+                "--bootstrap-bin {}: no such file",
+                path.display()
+            )));
+        }
+        return Ok(Some(path.clone()));
+    }
+    let here = if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        Some((Os::Linux, Arch::X86_64))
+    } else if cfg!(all(target_os = "linux", target_arch = "aarch64")) {
+        Some((Os::Linux, Arch::Arm64))
+    } else {
+        None
+    };
+    if here != Some((variant.os, variant.arch)) {
+        return Ok(None);
+    }
+    Ok(std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name(bootstrap_name(variant.os)))
+        .filter(|p| p.is_file()))
+}
+
+fn check_file_name(name: &str, dir: &str, src: &Source) -> Result<(), RenderError> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RenderError::Usage(format!(
+            "{}: script {dir}/{name:?}: names may hold only letters, digits, '.', '_' and '-'",
+            src.describe()
+        )))
+    }
+}
+
+/// Computes the build directory's files and the fingerprint.
+pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError> {
+    let src = Source::new(opts.templates.as_deref())?;
+    let os = variant.os.as_str();
+    let provision = !variant.skip_provisioning;
+    let mut files: BTreeMap<String, Content> = BTreeMap::new();
+
+    let read = |rel: &str| -> Result<Vec<u8>, RenderError> {
+        src.read(rel)?
+            .map(|c| c.into_owned())
+            .ok_or_else(|| RenderError::Usage(format!("{}: {rel} is missing", src.describe())))
+    };
+
+    let mut scripts = Vec::new();
+    let bootstrap = if provision {
+        let dir = format!("scripts/{os}");
+        for name in src.list(&dir)? {
+            if name.starts_with('.') {
+                continue;
+            }
+            check_file_name(&name, &dir, &src)?;
+            let rel = format!("{dir}/{name}");
+            files.insert(rel.clone(), Content::Bytes(read(&rel)?));
+            scripts.push(rel);
+        }
+        if scripts.is_empty() {
+            return Err(RenderError::Usage(format!(
+                "{}: scripts/{os}/ holds no provisioning scripts",
+                src.describe()
+            )));
+        }
+        for rel in support_files(variant.os) {
+            files.insert(rel.to_string(), Content::Bytes(read(rel)?));
+        }
+        find_bootstrap(variant, opts)?
+    } else {
+        None
+    };
+    if let Some(bin) = &bootstrap {
+        files.insert(
+            format!("files/{}", bootstrap_name(variant.os)),
+            Content::Copy(bin.clone()),
+        );
+    }
+
+    let structure = Structure {
+        os,
+        legacy: opts.legacy_packer,
+        skip_provisioning: variant.skip_provisioning,
+        has_source_ami: variant.source_ami.is_some(),
+        has_bootstrap: bootstrap.is_some(),
+    };
+    let context = tera::Context::from_serialize(&structure).expect("structure serializes");
+    let mut templates = vec![format!("{os}.pkr.hcl")];
+    if !opts.legacy_packer {
+        templates.push("plugins.pkr.hcl".to_string());
+    }
+    for name in templates {
+        let text = String::from_utf8(read(&name)?)
+            .map_err(|_| RenderError::Usage(format!("{}: {name} is not UTF-8", src.describe())))?;
+        let rendered = tera::Tera::one_off(&text, &context, false).map_err(|source| {
+            RenderError::Template {
+                name: name.clone(),
+                from: src.describe(),
+                source,
+            }
+        })?;
+        files.insert(name, Content::Bytes(rendered.into_bytes()));
+    }
+
+    let mut vars = PackerVars::new(variant, scripts);
+    let mut fp = Fingerprint::new();
+    for (rel, content) in &files {
+        let (len, digest) = match content {
+            Content::Bytes(b) => (b.len() as u64, sha256_hex(b)),
+            Content::Copy(path) => {
+                let digest = sha256_file(path).map_err(|source| RenderError::Io {
+                    what: "hashing",
+                    path: path.clone(),
+                    source,
+                })?;
+                let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                (len, digest)
+            }
+        };
+        fp.file(rel, len, &digest);
+    }
+    fp.field("vars", &vars.fingerprinted_json());
+    fp.field(
+        "bootstrap",
+        if bootstrap.is_some() {
+            "present"
+        } else {
+            "absent"
+        },
+    );
+    fp.field("agent_version", &variant.agent_version);
+    fp.field("skip_provisioning", &variant.skip_provisioning.to_string());
+    fp.field("legacy_packer", &opts.legacy_packer.to_string());
+    let fingerprint = fp.finish();
+    vars.seal(variant, &fingerprint);
+
+    let mut json = serde_json::to_vec_pretty(&vars).expect("vars serialize");
+    json.push(b'\n');
+    files.insert(VAR_FILE.to_string(), Content::Bytes(json));
+
+    Ok(Plan {
+        variant: variant.clone(),
+        files,
+        fingerprint,
+        ami_name: vars.ami_name,
+        bootstrap,
+    })
+}
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RenderError {
+    let path = path.to_path_buf();
+    move |source| RenderError::Io { what, path, source }
+}
+
+/// Every file below `dir`, relative and `/`-separated, sorted; `packer_cache/` left out.
+fn existing_files(dir: &Path) -> Result<Vec<String>, RenderError> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), RenderError> {
+        for entry in std::fs::read_dir(dir).map_err(io("listing", dir))? {
+            let entry = entry.map_err(io("listing", dir))?;
+            let path = entry.path();
+            let rel = path.strip_prefix(base).unwrap();
+            if rel == Path::new(PACKER_CACHE) {
+                continue;
+            }
+            if entry.file_type().map_err(io("listing", &path))?.is_dir() {
+                walk(base, &path, out)?;
+            } else {
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push(parts.join("/"));
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    if dir.is_dir() {
+        walk(dir, dir, &mut out)?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Refuses to write into a non-empty directory that render did not make.
+pub fn check_out_dir(out_dir: &Path) -> Result<(), RenderError> {
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(RenderError::Usage(format!(
+            "--out {}: exists and is not a directory",
+            out_dir.display()
+        )));
+    }
+    let existing = existing_files(out_dir)?;
+    if !existing.is_empty() && !existing.iter().any(|f| f == VAR_FILE) {
+        return Err(RenderError::Usage(format!(
+            "--out {}: not empty and not an imagekit build directory (no {VAR_FILE}); choose another",
+            out_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Writes a plan into `out_dir`, leaving it holding exactly the plan's files.
+pub fn write(plan: &Plan, out_dir: &Path) -> Result<Rendered, RenderError> {
+    use std::os::unix::fs::PermissionsExt;
+    check_out_dir(out_dir)?;
+    for stale in existing_files(out_dir)? {
+        if !plan.files.contains_key(&stale) {
+            let path = out_dir.join(&stale);
+            std::fs::remove_file(&path).map_err(io("removing a stale file", &path))?;
+        }
+    }
+    for (rel, content) in &plan.files {
+        let path = out_dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io("creating", parent))?;
+        }
+        match content {
+            Content::Bytes(bytes) => {
+                if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+                    std::fs::write(&path, bytes).map_err(io("writing", &path))?;
+                }
+                let mode = if rel.ends_with(".sh") { 0o755 } else { 0o644 };
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+                    .map_err(io("setting the mode of", &path))?;
+            }
+            Content::Copy(from) => {
+                if !same_file(from, &path) {
+                    let _ = std::fs::remove_file(&path);
+                    // A hard link costs nothing for a ~280 MB debug binary; copy across devices.
+                    if std::fs::hard_link(from, &path).is_err() {
+                        std::fs::copy(from, &path)
+                            .map_err(io("copying the bootstrap to", &path))?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(Rendered {
+        variant: plan.variant.clone(),
+        dir: out_dir.to_path_buf(),
+        fingerprint: plan.fingerprint.clone(),
+        ami_name: plan.ami_name.clone(),
+        bootstrap: plan.bootstrap.clone(),
+    })
+}
+
+/// How `dir` differs from the plan: one entry per file, e.g. `changed: linux.pkr.hcl`.
+pub fn diff(plan: &Plan, dir: &Path) -> Result<Vec<String>, RenderError> {
+    let existing = existing_files(dir)?;
+    let mut out = Vec::new();
+    for (rel, content) in &plan.files {
+        let path = dir.join(rel);
+        if !existing.contains(rel) {
+            out.push(format!("missing: {rel}"));
+            continue;
+        }
+        let equal = match content {
+            Content::Bytes(bytes) => std::fs::read(&path).map_err(io("reading", &path))? == *bytes,
+            Content::Copy(from) => {
+                same_file(from, &path)
+                    || sha256_file(from).map_err(io("hashing", from))?
+                        == sha256_file(&path).map_err(io("hashing", &path))?
+            }
+        };
+        if !equal {
+            out.push(format!("changed: {rel}"));
+        }
+    }
+    for rel in existing {
+        if !plan.files.contains_key(&rel) {
+            out.push(format!("unexpected: {rel}"));
+        }
+    }
+    Ok(out)
+}

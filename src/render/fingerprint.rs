@@ -1,0 +1,109 @@
+//! The image fingerprint: a sha256 over everything that decides the image's bytes.
+//!
+//! Input is a sorted, line-oriented record (`file <path> <len> <sha256>`, the fingerprinted
+//! variables as JSON, the bootstrap binary's digest or its absence), so the same inputs give the
+//! same digest on any machine: no absolute paths, no mtimes, no map ordering.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Streams a file through sha256 once per process: rendering several variants that share one
+/// (possibly ~280 MB debug) bootstrap binary hashes it a single time.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    type Key = (PathBuf, u64, Option<SystemTime>);
+    static CACHE: Mutex<Option<HashMap<Key, String>>> = Mutex::new(None);
+    let meta = std::fs::metadata(path)?;
+    let key: Key = (path.to_path_buf(), meta.len(), meta.modified().ok());
+    if let Some(hit) = CACHE
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .get(&key)
+    {
+        return Ok(hit.clone());
+    }
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let digest = hex::encode(hasher.finalize());
+    CACHE
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(key, digest.clone());
+    Ok(digest)
+}
+
+/// Accumulates the fingerprint record.
+#[derive(Default)]
+pub struct Fingerprint {
+    record: String,
+}
+
+impl Fingerprint {
+    pub fn new() -> Self {
+        Fingerprint {
+            record: "imagekit-fingerprint v1\n".into(),
+        }
+    }
+
+    /// Callers add files in sorted path order.
+    pub fn file(&mut self, rel_path: &str, len: u64, sha256: &str) {
+        self.record
+            .push_str(&format!("file {rel_path} {len} {sha256}\n"));
+    }
+
+    pub fn field(&mut self, name: &str, value: &str) {
+        self.record.push_str(&format!("{name} {value}\n"));
+    }
+
+    pub fn finish(self) -> String {
+        sha256_hex(self.record.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_and_content_matter() {
+        let mut a = Fingerprint::new();
+        a.file("a", 1, "00");
+        a.field("agent", "v1.0.0");
+        let mut b = Fingerprint::new();
+        b.file("a", 1, "00");
+        b.field("agent", "v1.0.1");
+        let (a, b) = (a.finish(), b.finish());
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn file_digest_matches_memory_digest() {
+        let dir = std::env::temp_dir().join(format!("imagekit-fp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("blob");
+        let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(sha256_file(&path).unwrap(), sha256_hex(&bytes));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,235 @@
+//! The values Packer reads from `imagekit.auto.pkrvars.json`. serde_json does all the escaping;
+//! no value is ever written into HCL text.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::spec::{Arch, Distro, HostPlacement, Os, Variant};
+
+/// Every template declares exactly these variables (plus the runtime ones, see
+/// [`RUNTIME_VARIABLES`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct PackerVars {
+    pub ami_name: String,
+    pub ami_description: String,
+    pub fingerprint: String,
+    pub region: String,
+    pub ami_regions: Vec<String>,
+    pub instance_type: String,
+    pub source_ami: String,
+    pub source_ami_owners: Vec<String>,
+    pub source_ami_filters: BTreeMap<String, String>,
+    pub communicator_username: String,
+    pub volume_size: u32,
+    pub root_device_name: String,
+    pub agent_version: String,
+    pub scripts: Vec<String>,
+    pub host_resource_group_arn: String,
+    pub host_id: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// Set by `imagekit build` through a var file outside the rendered dir; never fingerprinted.
+pub const RUNTIME_VARIABLES: &[&str] =
+    &["ec2_endpoint", "ssh_host", "ssh_port", "force_deregister"];
+
+/// Placement and identity: where the image goes and what it is called, not what is in it.
+pub const NOT_FINGERPRINTED: &[&str] = &[
+    "ami_name",
+    "ami_description",
+    "fingerprint",
+    "region",
+    "ami_regions",
+    "host_resource_group_arn",
+    "host_id",
+];
+
+pub const CANONICAL: &str = "099720109477";
+
+impl PackerVars {
+    pub fn new(v: &Variant, scripts: Vec<String>) -> PackerVars {
+        let (owners, filters) = source_ami_filter(v);
+        let (rg, host) = match &v.host {
+            Some(HostPlacement::ResourceGroup(arn)) => (arn.clone(), String::new()),
+            Some(HostPlacement::HostId(id)) => (String::new(), id.clone()),
+            None => (String::new(), String::new()),
+        };
+        let mut tags = v.tags.clone();
+        let distro = match v.os {
+            Os::Linux => v.release().to_string(),
+            os => format!("{os}-{}", v.release()),
+        };
+        for (k, val) in [
+            ("imagekit:os", v.os.to_string()),
+            ("imagekit:arch", v.arch.to_string()),
+            ("imagekit:distro", distro),
+            ("imagekit:agent", "semaphore".to_string()),
+            ("imagekit:agent-version", v.agent_version.clone()),
+            ("imagekit:version", env!("CARGO_PKG_VERSION").to_string()),
+            (
+                "imagekit:skip-provisioning",
+                v.skip_provisioning.to_string(),
+            ),
+        ] {
+            tags.insert(k.to_string(), val);
+        }
+        PackerVars {
+            ami_name: String::new(),
+            ami_description: String::new(),
+            fingerprint: String::new(),
+            region: v.build_region().to_string(),
+            ami_regions: v.copy_regions().to_vec(),
+            instance_type: v.instance_type.clone(),
+            source_ami: v.source_ami.clone().unwrap_or_default(),
+            source_ami_owners: owners,
+            source_ami_filters: filters,
+            communicator_username: match (v.os, v.distro) {
+                (Os::Linux, Some(Distro::Al2023)) => "ec2-user",
+                (Os::Linux, _) => "ubuntu",
+                (Os::Windows, _) => "Administrator",
+                (Os::Macos, _) => "ec2-user",
+            }
+            .to_string(),
+            volume_size: match v.os {
+                Os::Linux => 30,
+                Os::Windows => 60,
+                Os::Macos => 200,
+            },
+            root_device_name: match v.distro {
+                Some(Distro::Al2023) => "/dev/xvda",
+                _ => "/dev/sda1",
+            }
+            .to_string(),
+            agent_version: v.agent_version.clone(),
+            scripts,
+            host_resource_group_arn: rg,
+            host_id: host,
+            tags,
+        }
+    }
+
+    /// Names the image after its fingerprint, so identical inputs give the identical name.
+    pub fn seal(&mut self, v: &Variant, fingerprint: &str) {
+        self.fingerprint = fingerprint.to_string();
+        self.ami_name = format!(
+            "imagekit-{}-{}-{}-{}",
+            v.os,
+            v.release(),
+            v.arch,
+            &fingerprint[..12]
+        );
+        self.ami_description = format!(
+            "imagekit {} {} {} with Semaphore agent {}",
+            v.os,
+            v.release(),
+            v.arch,
+            v.agent_version
+        );
+        self.tags
+            .insert("imagekit:fingerprint".into(), fingerprint.to_string());
+        self.tags.insert("Name".into(), self.ami_name.clone());
+    }
+
+    /// The variables that decide the image's bytes, as canonical JSON.
+    pub fn fingerprinted_json(&self) -> String {
+        let mut value = serde_json::to_value(self).expect("vars serialize");
+        let map = value.as_object_mut().expect("vars are an object");
+        for key in NOT_FINGERPRINTED {
+            map.remove(*key);
+        }
+        if let Some(tags) = map.get_mut("tags").and_then(|t| t.as_object_mut()) {
+            tags.remove("imagekit:fingerprint");
+            tags.remove("Name");
+        }
+        canonical(&value)
+    }
+}
+
+/// JSON with object keys sorted, whatever serde_json's map flavour is.
+fn canonical(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let items: Vec<String> = keys
+                .into_iter()
+                .map(|k| {
+                    format!(
+                        "{}:{}",
+                        serde_json::to_string(k).unwrap(),
+                        canonical(&map[k])
+                    )
+                })
+                .collect();
+            format!("{{{}}}", items.join(","))
+        }
+        serde_json::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(canonical).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Owners and `source_ami_filter` filters for the variant's base image.
+fn source_ami_filter(v: &Variant) -> (Vec<String>, BTreeMap<String, String>) {
+    let mut filters = BTreeMap::new();
+    let owners;
+    let (name, architecture) = match v.os {
+        Os::Linux => {
+            let deb_arch = match v.arch {
+                Arch::X86_64 => "amd64",
+                Arch::Arm64 => "arm64",
+            };
+            match v.distro.unwrap_or(Distro::Ubuntu2404) {
+                Distro::Ubuntu2404 => {
+                    owners = vec![CANONICAL.to_string()];
+                    (
+                        format!("ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-{deb_arch}-server-*"),
+                        v.arch.to_string(),
+                    )
+                }
+                Distro::Ubuntu2204 => {
+                    owners = vec![CANONICAL.to_string()];
+                    (
+                        format!("ubuntu/images/hvm-ssd/ubuntu-jammy-22.04-{deb_arch}-server-*"),
+                        v.arch.to_string(),
+                    )
+                }
+                Distro::Al2023 => {
+                    owners = vec!["amazon".to_string()];
+                    (
+                        format!("al2023-ami-2023.*-kernel-*-{}", v.arch),
+                        v.arch.to_string(),
+                    )
+                }
+            }
+        }
+        Os::Windows => {
+            owners = vec!["amazon".to_string()];
+            (
+                "Windows_Server-2022-English-Full-Base-*".to_string(),
+                "x86_64".to_string(),
+            )
+        }
+        Os::Macos => {
+            owners = vec!["amazon".to_string()];
+            match v.arch {
+                Arch::Arm64 => (
+                    format!("amzn-ec2-macos-{}.*-arm64", crate::spec::MACOS_VERSION),
+                    "arm64_mac".to_string(),
+                ),
+                Arch::X86_64 => (
+                    format!("amzn-ec2-macos-{}.*", crate::spec::MACOS_VERSION),
+                    "x86_64_mac".to_string(),
+                ),
+            }
+        }
+    };
+    filters.insert("name".into(), name);
+    filters.insert("architecture".into(), architecture);
+    filters.insert("root-device-type".into(), "ebs".into());
+    filters.insert("virtualization-type".into(), "hvm".into());
+    (owners, filters)
+}

@@ -1,0 +1,285 @@
+//! Image variants and the rules that hold between them.
+//!
+//! A [`Variant`] is one image to build: OS, arch, distro, instance type, regions, agent version.
+//! Variants come from the command line or from an `imagekit.toml` matrix ([`file`]); every rule in
+//! [`rules`] runs before anything is written or any AWS call is made, and a violation is a
+//! [`UsageError`] (exit 2) naming the flag and its allowed values.
+
+mod file;
+mod rules;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::UsageError;
+
+/// The Semaphore agent release baked in when none is asked for.
+pub const DEFAULT_AGENT_VERSION: &str = "v2.2.23";
+/// The build region when none is given.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// The Windows Server release the Windows image is built from.
+pub const WINDOWS_VERSION: &str = "2022";
+/// The macOS major release the macOS image is built from (Sonoma).
+pub const MACOS_VERSION: &str = "14";
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Os {
+    Linux,
+    Windows,
+    Macos,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize,
+)]
+pub enum Arch {
+    #[value(name = "x86_64")]
+    #[serde(rename = "x86_64")]
+    X86_64,
+    #[value(name = "arm64")]
+    #[serde(rename = "arm64")]
+    Arm64,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize,
+)]
+pub enum Distro {
+    #[value(name = "ubuntu-22.04")]
+    #[serde(rename = "ubuntu-22.04")]
+    Ubuntu2204,
+    #[value(name = "ubuntu-24.04")]
+    #[serde(rename = "ubuntu-24.04")]
+    Ubuntu2404,
+    #[value(name = "al2023")]
+    #[serde(rename = "al2023")]
+    Al2023,
+}
+
+/// Dedicated-host placement for macOS: a host resource group (license-manager allocates hosts)
+/// or one specific host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostPlacement {
+    ResourceGroup(String),
+    HostId(String),
+}
+
+/// One image to build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Variant {
+    pub os: Os,
+    pub arch: Arch,
+    /// Some only for Linux.
+    pub distro: Option<Distro>,
+    pub instance_type: String,
+    /// Non-empty; `[0]` is the build region, the rest are copy targets.
+    pub regions: Vec<String>,
+    /// A release tag of semaphoreci/agent, e.g. `v2.2.23`.
+    pub agent_version: String,
+    /// Overrides the source AMI filter.
+    pub source_ami: Option<String>,
+    /// macOS dedicated host placement.
+    pub host: Option<HostPlacement>,
+    pub skip_provisioning: bool,
+    /// Extra AMI tags (`--tag KEY=VALUE`, `tags` in imagekit.toml). Keys `imagekit:*` are reserved.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Os {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Os::Linux => "linux",
+            Os::Windows => "windows",
+            Os::Macos => "macos",
+        }
+    }
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+}
+
+impl Distro {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Distro::Ubuntu2204 => "ubuntu-22.04",
+            Distro::Ubuntu2404 => "ubuntu-24.04",
+            Distro::Al2023 => "al2023",
+        }
+    }
+}
+
+impl fmt::Display for Os {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Distro {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Variant {
+    /// Stable, filesystem-safe id used for output dirs and `[id region]` log prefixes,
+    /// e.g. "linux-ubuntu-24.04-x86_64", "windows-2022-x86_64", "macos-mac2.metal-arm64".
+    pub fn id(&self) -> String {
+        match self.os {
+            Os::Linux => format!("linux-{}-{}", self.release(), self.arch),
+            Os::Windows => format!("windows-{}-{}", WINDOWS_VERSION, self.arch),
+            Os::Macos => format!("macos-{}-{}", self.instance_type, self.arch),
+        }
+    }
+
+    /// The OS release the image carries: the distro for Linux, the Windows Server or macOS
+    /// version otherwise. Used in the AMI name.
+    pub fn release(&self) -> &'static str {
+        match (self.os, self.distro) {
+            (Os::Linux, Some(d)) => d.as_str(),
+            (Os::Linux, None) => Distro::Ubuntu2404.as_str(),
+            (Os::Windows, _) => WINDOWS_VERSION,
+            (Os::Macos, _) => MACOS_VERSION,
+        }
+    }
+
+    /// The build region.
+    pub fn build_region(&self) -> &str {
+        &self.regions[0]
+    }
+
+    /// Regions the AMI is copied to after the build.
+    pub fn copy_regions(&self) -> &[String] {
+        &self.regions[1..]
+    }
+}
+
+/// Shared variant flags, flattened into both `render` and `build`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct VariantArgs {
+    /// Operating system of the image. Without it, every image in imagekit.toml is used.
+    #[arg(long, value_enum)]
+    pub os: Option<Os>,
+
+    /// CPU architecture. macOS takes it from the instance type when absent; otherwise x86_64.
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+
+    /// Linux distribution [default: ubuntu-24.04].
+    #[arg(long, value_enum)]
+    pub distro: Option<Distro>,
+
+    /// EC2 instance type for the build [default: t3.small / t4g.small on Linux, t3.large on
+    /// Windows, mac1.metal / mac2.metal on macOS].
+    #[arg(long)]
+    pub instance_type: Option<String>,
+
+    /// Region, repeatable: the first is the build region, the rest are copy targets
+    /// [default: us-east-1].
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// Semaphore agent release to bake in, e.g. v2.2.23.
+    #[arg(long)]
+    pub agent_version: Option<String>,
+
+    /// Source AMI id; overrides the source AMI filter.
+    #[arg(long)]
+    pub source_ami: Option<String>,
+
+    /// macOS: place the build on a host from this host resource group.
+    #[arg(long, conflicts_with = "host_id")]
+    pub host_resource_group_arn: Option<String>,
+
+    /// macOS: place the build on this dedicated host (h-...).
+    #[arg(long)]
+    pub host_id: Option<String>,
+
+    /// Extra AMI tag, repeatable. Keys starting with `imagekit:` are reserved.
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+
+    /// The image matrix [default: ./imagekit.toml if present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Build with `communicator = "none"` and no provisioners: only the AWS side runs.
+    #[arg(long)]
+    pub skip_provisioning: bool,
+}
+
+/// Turns flags (and imagekit.toml, when there is one) into checked variants.
+pub fn resolve_variants(args: &VariantArgs) -> Result<Vec<Variant>, UsageError> {
+    let config_path = match &args.config {
+        Some(path) => Some(path.clone()),
+        None => {
+            let default = PathBuf::from(file::DEFAULT_FILE);
+            default.is_file().then_some(default)
+        }
+    };
+    let matrix = match &config_path {
+        Some(path) => Some(file::load(path)?),
+        None => None,
+    };
+    let flag_tags = rules::parse_tags(&args.tags)?;
+
+    let drafts: Vec<rules::Draft> = match (&args.os, &matrix) {
+        (Some(os), matrix) => {
+            let defaults = matrix.as_ref();
+            vec![rules::Draft::from_flags(*os, args, defaults, &flag_tags)]
+        }
+        (None, Some(matrix)) => {
+            rules::refuse_per_image_flags_without_os(args)?;
+            if matrix.images.is_empty() {
+                return Err(UsageError::new(format!(
+                    "{}: no [[image]] tables; add one or pass --os linux|windows|macos",
+                    config_path.unwrap().display()
+                )));
+            }
+            matrix
+                .images
+                .iter()
+                .map(|image| rules::Draft::from_file(image, matrix, args, &flag_tags))
+                .collect()
+        }
+        (None, None) => {
+            return Err(UsageError::new(
+                "--os is required (linux|windows|macos) when there is no imagekit.toml",
+            ))
+        }
+    };
+
+    let variants = drafts
+        .into_iter()
+        .map(rules::check)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut seen = std::collections::BTreeSet::new();
+    for v in &variants {
+        if !seen.insert(v.id()) {
+            return Err(UsageError::new(format!(
+                "imagekit.toml: two images resolve to the same variant {}; remove one",
+                v.id()
+            )));
+        }
+    }
+    Ok(variants)
+}

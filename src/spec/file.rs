@@ -1,0 +1,81 @@
+//! `imagekit.toml`: a matrix of images, with defaults at the top level.
+//!
+//! ```toml
+//! regions = ["us-east-1", "eu-west-1"]
+//! agent_version = "v2.2.23"
+//!
+//! [[image]]
+//! os = "linux"
+//! distro = "ubuntu-24.04"
+//! arch = "arm64"
+//!
+//! [[image]]
+//! os = "macos"
+//! instance_type = "mac2-m2.metal"
+//! host_resource_group_arn = "arn:aws:resource-groups:us-east-1:123456789012:group/mac"
+//! ```
+//!
+//! Unknown keys are errors, so a typo never silently builds the wrong image.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{Arch, Distro, Os};
+use crate::exit::UsageError;
+
+pub const DEFAULT_FILE: &str = "imagekit.toml";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Matrix {
+    #[serde(default)]
+    pub regions: Option<Vec<String>>,
+    #[serde(default)]
+    pub agent_version: Option<String>,
+    #[serde(default)]
+    pub skip_provisioning: Option<bool>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, rename = "image")]
+    pub images: Vec<Image>,
+    /// Where the matrix came from, for error messages.
+    #[serde(skip)]
+    pub path: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub os: Os,
+    pub arch: Option<Arch>,
+    pub distro: Option<Distro>,
+    pub instance_type: Option<String>,
+    pub regions: Option<Vec<String>>,
+    pub agent_version: Option<String>,
+    pub source_ami: Option<String>,
+    pub host_resource_group_arn: Option<String>,
+    pub host_id: Option<String>,
+    pub skip_provisioning: Option<bool>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+pub fn load(path: &Path) -> Result<Matrix, UsageError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UsageError::new(format!("reading {}: {e}", path.display())))?;
+    let mut matrix: Matrix = toml::from_str(&text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| format!(":{}", text[..s.start].matches('\n').count() + 1))
+            .unwrap_or_default();
+        UsageError::new(format!(
+            "{}{line}: {}",
+            path.display(),
+            e.message().trim().replace('\n', " ")
+        ))
+    })?;
+    matrix.path = path.display().to_string();
+    Ok(matrix)
+}
