@@ -43,6 +43,11 @@ pub struct RenderArgs {
     #[arg(long, value_name = "PATH")]
     pub bootstrap_bin: Option<PathBuf>,
 
+    /// Bootstrap binaries for every target, as `cargo xtask dist` writes them; each is checked
+    /// against DIR/SHA256SUMS before use [default: dist].
+    #[arg(long, value_name = "DIR")]
+    pub bootstrap_dir: Option<PathBuf>,
+
     /// Leave out what Packer 1.6 predates (required_plugins, metadata_options, imds_support).
     #[arg(long)]
     pub legacy_packer: bool,

@@ -167,7 +167,7 @@ impl Sums {
         file.write_all(self.render().as_bytes())
             .and_then(|()| file.sync_all())
             .map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_err(&path))
+        std::fs::rename(tmp, &path).map_err(io_err(&path))
     }
 }
 

@@ -3,7 +3,7 @@
 //! `main.rs` only parses and dispatches; everything else lives here, one concept per module.
 
 pub mod cli;
-pub mod exit;
 pub mod dist;
+pub mod exit;
 pub mod render;
 pub mod spec;

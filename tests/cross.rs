@@ -84,11 +84,20 @@ fn every_dist_binary_carries_its_commit_once_and_masking_removes_it() {
     assert!(commit.len() >= 7, "commit {commit:?}");
     for target in Target::ALL.into_iter().filter(|t| t.builds_here()) {
         let mut bytes = std::fs::read(binary(target)).unwrap();
-        let count = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).filter(|w| *w == needle).count();
+        let count =
+            |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).filter(|w| *w == needle).count();
         assert_eq!(count(&bytes, COMMIT_MARKER), 1, "{target}: commit slots");
-        assert_eq!(count(&bytes, commit.as_bytes()), 1, "{target}: copies of {commit}");
+        assert_eq!(
+            count(&bytes, commit.as_bytes()),
+            1,
+            "{target}: copies of {commit}"
+        );
         assert_eq!(mask_commit(&mut bytes), 1);
-        assert_eq!(count(&bytes, commit.as_bytes()), 0, "{target}: commit left after masking");
+        assert_eq!(
+            count(&bytes, commit.as_bytes()),
+            0,
+            "{target}: commit left after masking"
+        );
     }
 }
 
@@ -109,4 +118,82 @@ fn sums_vouch_for_exactly_the_binaries_and_never_the_test_shim() {
         let name = entry.unwrap().file_name().to_string_lossy().to_lowercase();
         assert!(!name.ends_with(".dll"), "dist/ holds {name}");
     }
+}
+
+/// A copy of dist/ (binaries and SHA256SUMS) that a test may damage.
+fn dist_copy() -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for target in Target::ALL.into_iter().filter(|t| t.builds_here()) {
+        std::fs::copy(binary(target), copy.path().join(target.file_name())).unwrap();
+    }
+    std::fs::copy(dist_dir().join(SUMS_FILE), copy.path().join(SUMS_FILE)).unwrap();
+    copy
+}
+
+#[test]
+fn render_bakes_in_each_variants_verified_dist_binary() {
+    let dist = dist_copy();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir_arg = dist.path().to_str().unwrap();
+    for (flags, id, file, target) in [
+        (
+            &["--os", "linux", "--arch", "arm64"][..],
+            "linux-ubuntu-24.04-arm64",
+            "imagekit-bootstrap",
+            Target::Aarch64LinuxMusl,
+        ),
+        (
+            &["--os", "linux", "--arch", "x86_64"][..],
+            "linux-ubuntu-24.04-x86_64",
+            "imagekit-bootstrap",
+            Target::X86_64LinuxMusl,
+        ),
+        (
+            &["--os", "windows"][..],
+            "windows-2022-x86_64",
+            "imagekit-bootstrap.exe",
+            Target::X86_64WindowsGnu,
+        ),
+    ] {
+        let out = tmp.path().join(id);
+        crate::render::render(&out, flags, &["--bootstrap-dir", dir_arg]).success();
+        let baked = std::fs::read(out.join(id).join("files").join(file)).unwrap();
+        let shipped = std::fs::read(dist.path().join(target.file_name())).unwrap();
+        assert!(
+            baked == shipped,
+            "{id} did not bake in {target}'s dist binary"
+        );
+    }
+}
+
+#[test]
+fn one_corrupted_byte_in_a_dist_binary_stops_planning_with_exit_2_naming_the_variant() {
+    let dist = dist_copy();
+    let victim = dist.path().join(Target::Aarch64LinuxMusl.file_name());
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = crate::render::render(
+        &out,
+        &["--os", "linux", "--arch", "arm64"],
+        &["--bootstrap-dir", dist.path().to_str().unwrap()],
+    );
+    run.code(2);
+    let line = run.one_line_error();
+    assert!(line.contains("linux-ubuntu-24.04-arm64"), "{line}");
+    assert!(line.contains(victim.to_str().unwrap()), "{line}");
+    assert!(line.contains("does not match"), "{line}");
+    assert!(!out.exists(), "planning refused, yet something was written");
+
+    // The untouched x86_64 binary in the same dir still passes.
+    crate::render::render(
+        &out,
+        &["--os", "linux", "--arch", "x86_64"],
+        &["--bootstrap-dir", dist.path().to_str().unwrap()],
+    )
+    .success();
 }

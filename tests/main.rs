@@ -2,7 +2,7 @@
 
 mod support;
 
-mod harness;
 mod cross;
+mod harness;
 mod render;
 mod spec;

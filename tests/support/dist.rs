@@ -83,7 +83,7 @@ pub fn prng_shim() -> &'static Path {
         Cmd::new(super::tool("IMAGEKIT_MINGW_CC", "x86_64-w64-mingw32-gcc"))
             .args(["-shared", "-O2", "-o"])
             .arg(&dll)
-            .arg(&source)
+            .arg(source)
             .arg("-ladvapi32")
             .run()
             .success();

@@ -180,7 +180,7 @@ fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("syncing {}", tmp.display()))?;
-    std::fs::rename(&tmp, to).with_context(|| format!("renaming to {}", to.display()))
+    std::fs::rename(tmp, to).with_context(|| format!("renaming to {}", to.display()))
 }
 
 #[cfg(test)]
