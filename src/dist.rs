@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn parses_text_and_binary_mode_and_renders_sorted() {
-        let text = format!("{A}  b-file\n\n{}  *a-file\n", A.to_uppercase());
+        let text = format!("{A}  b-file\n\n{} *a-file\n", A.to_uppercase());
         let sums = Sums::parse(&text, Path::new("SHA256SUMS")).unwrap();
         assert_eq!(sums.0.len(), 2);
         assert_eq!(sums.render(), format!("{A}  a-file\n{A}  b-file\n"));
