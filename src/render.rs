@@ -150,13 +150,15 @@ fn bootstrap_name(os: Os) -> &'static str {
 }
 
 /// The bootstrap binary for the variant: see [`bootstrap::pick`].
-fn find_bootstrap(variant: &Variant, opts: &RenderOptions) -> Result<Option<PathBuf>, RenderError> {
-    let picked = bootstrap::pick(
+fn find_bootstrap(
+    variant: &Variant,
+    opts: &RenderOptions,
+) -> Result<Option<bootstrap::Picked>, RenderError> {
+    bootstrap::pick(
         variant,
         opts.bootstrap_bin.as_deref(),
         opts.bootstrap_dir.as_deref(),
-    )?;
-    Ok(picked.map(|p| p.path))
+    )
 }
 
 fn check_file_name(name: &str, dir: &str, src: &Source) -> Result<(), RenderError> {
@@ -188,7 +190,7 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
     };
 
     let mut scripts = Vec::new();
-    let bootstrap = if provision {
+    let picked = if provision {
         let dir = format!("scripts/{os}");
         for name in src.list(&dir)? {
             if name.starts_with('.') {
@@ -212,6 +214,7 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
     } else {
         None
     };
+    let bootstrap = picked.as_ref().map(|p| p.path.clone());
     if let Some(bin) = &bootstrap {
         files.insert(
             format!("files/{}", bootstrap_name(variant.os)),
@@ -245,6 +248,7 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
     }
 
     let mut vars = PackerVars::new(variant, scripts);
+    vars.bootstrap_sha256 = picked.map(|p| p.sha256).unwrap_or_default();
     let mut fp = Fingerprint::new();
     for (rel, content) in &files {
         let (len, digest) = match content {
