@@ -163,6 +163,13 @@ fn render_bakes_in_each_variants_verified_dist_binary() {
             baked == shipped,
             "{id} did not bake in {target}'s dist binary"
         );
+        // The provisioner re-checks this value on the builder before installing the binary.
+        let vars: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join(id).join("imagekit.auto.pkrvars.json")).unwrap(),
+        )
+        .unwrap();
+        let listed = Sums::read(dist.path()).unwrap().0[&target.file_name()].clone();
+        assert_eq!(vars["bootstrap_sha256"], listed.as_str(), "{id}");
     }
 }
 
