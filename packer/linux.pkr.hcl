@@ -54,6 +54,10 @@ variable "agent_version" {
   type = string
 }
 
+variable "bootstrap_sha256" {
+  type = string
+}
+
 variable "scripts" {
   type = list(string)
 }
@@ -161,7 +165,7 @@ build {
 
   provisioner "shell" {
     scripts          = [for s in var.scripts : "${path.root}/${s}"]
-    environment_vars = ["IMAGEKIT_AGENT_VERSION=${var.agent_version}"]
+    environment_vars = ["IMAGEKIT_AGENT_VERSION=${var.agent_version}", "IMAGEKIT_BOOTSTRAP_SHA256=${var.bootstrap_sha256}"]
     execute_command  = "chmod +x {{ "{{" }} .Path }}; sudo -E sh -c '{{ "{{" }} .Vars }} {{ "{{" }} .Path }}'"
   }
 {%- endif %}

@@ -59,6 +59,11 @@ pub struct RenderArgs {
     #[arg(long, value_name = "PATH")]
     pub bootstrap_bin: Option<PathBuf>,
 
+    /// Bootstrap binaries for every target, as `cargo xtask dist` writes them; each is checked
+    /// against DIR/SHA256SUMS before use [default: dist].
+    #[arg(long, value_name = "DIR")]
+    pub bootstrap_dir: Option<PathBuf>,
+
     /// Leave out what Packer 1.6 predates (required_plugins, metadata_options, imds_support).
     #[arg(long)]
     pub legacy_packer: bool,
@@ -103,9 +108,15 @@ pub struct BuildArgs {
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
 
-    /// The imagekit-bootstrap binary to bake in [default: the one beside imagekit].
+    /// The imagekit-bootstrap binary to bake in [default: the one beside imagekit, for a
+    /// variant of this machine's OS and arch].
     #[arg(long, value_name = "PATH")]
     pub bootstrap_bin: Option<PathBuf>,
+
+    /// Bootstrap binaries for every target, as `cargo xtask dist` writes them; each is checked
+    /// against DIR/SHA256SUMS while planning, before any Packer starts [default: dist].
+    #[arg(long, value_name = "DIR")]
+    pub bootstrap_dir: Option<PathBuf>,
 
     /// Keep the rendered build directories here (DIR/<variant id>/) instead of a temporary
     /// directory that is removed after a successful run.

@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod build;
 pub mod cli;
+pub mod dist;
 pub mod exit;
 pub mod images;
 pub mod interrupt;

@@ -4,6 +4,7 @@
 //! host placement, what Packer 1.6 predates). Every value reaches Packer through
 //! `imagekit.auto.pkrvars.json`, written by serde_json.
 
+pub mod bootstrap;
 pub mod command;
 pub mod fingerprint;
 mod source;
@@ -14,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::spec::{Arch, Os, Variant};
-use fingerprint::{sha256_file, sha256_hex, Fingerprint};
+use crate::spec::{Os, Variant};
+use fingerprint::{bootstrap_digest, sha256_file, sha256_hex, Fingerprint};
 use source::Source;
 use vars::PackerVars;
 
@@ -30,6 +31,9 @@ pub struct RenderOptions {
     pub templates: Option<PathBuf>,
     /// `--bootstrap-bin`; else the binary beside current_exe if it matches.
     pub bootstrap_bin: Option<PathBuf>,
+    /// `--bootstrap-dir` (`cargo xtask dist`'s output), else `dist/`: each variant's binary,
+    /// verified against its SHA256SUMS (see [`bootstrap::pick`]).
+    pub bootstrap_dir: Option<PathBuf>,
     /// Packer < 1.7: leave out what 1.6.6 predates (`required_plugins`, `metadata_options`,
     /// `imds_support`).
     pub legacy_packer: bool,
@@ -145,32 +149,16 @@ fn bootstrap_name(os: Os) -> &'static str {
     }
 }
 
-/// The bootstrap binary for the variant: `--bootstrap-bin`, else the one beside the running
-/// imagekit when this machine's target is the variant's.
-fn find_bootstrap(variant: &Variant, opts: &RenderOptions) -> Result<Option<PathBuf>, RenderError> {
-    if let Some(path) = &opts.bootstrap_bin {
-        if !path.is_file() {
-            return Err(RenderError::Usage(format!(
-                "--bootstrap-bin {}: no such file",
-                path.display()
-            )));
-        }
-        return Ok(Some(path.clone()));
-    }
-    let here = if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
-        Some((Os::Linux, Arch::X86_64))
-    } else if cfg!(all(target_os = "linux", target_arch = "aarch64")) {
-        Some((Os::Linux, Arch::Arm64))
-    } else {
-        None
-    };
-    if here != Some((variant.os, variant.arch)) {
-        return Ok(None);
-    }
-    Ok(std::env::current_exe()
-        .ok()
-        .map(|exe| exe.with_file_name(bootstrap_name(variant.os)))
-        .filter(|p| p.is_file()))
+/// The bootstrap binary for the variant: see [`bootstrap::pick`].
+fn find_bootstrap(
+    variant: &Variant,
+    opts: &RenderOptions,
+) -> Result<Option<bootstrap::Picked>, RenderError> {
+    bootstrap::pick(
+        variant,
+        opts.bootstrap_bin.as_deref(),
+        opts.bootstrap_dir.as_deref(),
+    )
 }
 
 fn check_file_name(name: &str, dir: &str, src: &Source) -> Result<(), RenderError> {
@@ -202,7 +190,7 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
     };
 
     let mut scripts = Vec::new();
-    let bootstrap = if provision {
+    let picked = if provision {
         let dir = format!("scripts/{os}");
         for name in src.list(&dir)? {
             if name.starts_with('.') {
@@ -226,6 +214,7 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
     } else {
         None
     };
+    let bootstrap = picked.as_ref().map(|p| p.path.clone());
     if let Some(bin) = &bootstrap {
         files.insert(
             format!("files/{}", bootstrap_name(variant.os)),
@@ -259,12 +248,14 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
     }
 
     let mut vars = PackerVars::new(variant, scripts);
+    vars.bootstrap_sha256 = picked.map(|p| p.sha256).unwrap_or_default();
     let mut fp = Fingerprint::new();
     for (rel, content) in &files {
         let (len, digest) = match content {
             Content::Bytes(b) => (b.len() as u64, sha256_hex(b)),
+            // The bootstrap binary, less its git-commit slot.
             Content::Copy(path) => {
-                let digest = sha256_file(path).map_err(|source| RenderError::Io {
+                let digest = bootstrap_digest(path).map_err(|source| RenderError::Io {
                     what: "hashing",
                     path: path.clone(),
                     source,

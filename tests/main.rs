@@ -3,6 +3,7 @@
 mod support;
 
 mod build;
+mod cross;
 mod harness;
 mod images;
 mod render;

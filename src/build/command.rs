@@ -64,6 +64,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitStatus> {
     let opts = RenderOptions {
         templates: args.templates.clone(),
         bootstrap_bin: args.bootstrap_bin.clone(),
+        bootstrap_dir: args.bootstrap_dir.clone(),
         legacy_packer: packer.legacy(),
     };
     // Every variant is checked before anything is written or any Packer starts.
@@ -72,10 +73,11 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitStatus> {
         let plan = render::plan(variant, &opts).map_err(lift)?;
         if plan.bootstrap.is_none() && !variant.skip_provisioning {
             return Err(UsageError::new(format!(
-                "{}: no imagekit-bootstrap binary for {} {}: pass --bootstrap-bin PATH (or --skip-provisioning)",
+                "{}: no imagekit-bootstrap binary for {} {} at {} (run `cargo xtask dist`), or pass --bootstrap-bin PATH or --skip-provisioning",
                 variant.id(),
                 variant.os,
-                variant.arch
+                variant.arch,
+                render::bootstrap::expected_path(variant, args.bootstrap_dir.as_deref()).display()
             ))
             .into());
         }

@@ -23,6 +23,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitStatus> {
     let opts = RenderOptions {
         templates: args.templates.clone(),
         bootstrap_bin: args.bootstrap_bin.clone(),
+        bootstrap_dir: args.bootstrap_dir.clone(),
         legacy_packer: args.legacy_packer,
     };
     let plans = variants

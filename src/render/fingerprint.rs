@@ -107,3 +107,63 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// The bootstrap binary's digest for the fingerprint: sha256 with its git-commit slot blanked
+/// (`imagekit_bootstrap::version::mask_commit`), so a commit that leaves the bootstrap's code
+/// alone leaves every fingerprint alone. Streams the file: a debug binary can be ~280 MB.
+pub fn bootstrap_digest(path: &Path) -> std::io::Result<String> {
+    use imagekit_bootstrap::version::{mask_commit, COMMIT_LEN, COMMIT_MARKER};
+    // Bytes held back after each chunk, so a slot split across two reads is still masked whole.
+    let keep = COMMIT_MARKER.len() + COMMIT_LEN - 1;
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut window: Vec<u8> = Vec::with_capacity((1 << 20) + keep);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        window.extend_from_slice(&buf[..n]);
+        if n == 0 {
+            mask_commit(&mut window);
+            hasher.update(&window);
+            break;
+        }
+        if window.len() > keep {
+            let done = window.len() - keep;
+            // Every slot starting before `done` ends inside the window; one starting later is
+            // masked again, whole, on the next round.
+            mask_commit(&mut window);
+            hasher.update(&window[..done]);
+            window.drain(..done);
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod bootstrap_digest_tests {
+    use super::*;
+    use imagekit_bootstrap::version::{mask_commit, COMMIT_MARKER};
+
+    /// A file with a commit slot straddling the 1 MiB read boundary.
+    fn binary_with(commit: &str) -> Vec<u8> {
+        let mut bytes = vec![7u8; (1 << 20) - 20];
+        bytes.extend_from_slice(COMMIT_MARKER);
+        bytes.extend_from_slice(format!("{commit:<40}").as_bytes());
+        bytes.extend_from_slice(&[9u8; 1000]);
+        bytes
+    }
+
+    #[test]
+    fn the_commit_does_not_change_the_bootstrap_digest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, binary_with("0123456789ab")).unwrap();
+        std::fs::write(&b, binary_with("ba9876543210")).unwrap();
+        assert_ne!(sha256_file(&a).unwrap(), sha256_file(&b).unwrap());
+        let digest = bootstrap_digest(&a).unwrap();
+        assert_eq!(digest, bootstrap_digest(&b).unwrap());
+        let mut masked = binary_with("0123456789ab");
+        assert_eq!(mask_commit(&mut masked), 1);
+        assert_eq!(digest, sha256_hex(&masked));
+    }
+}

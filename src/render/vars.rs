@@ -24,6 +24,9 @@ pub struct PackerVars {
     pub volume_size: u32,
     pub root_device_name: String,
     pub agent_version: String,
+    /// The bootstrap binary's sha256, which the provisioner re-checks on the builder before
+    /// installing it; empty without a binary.
+    pub bootstrap_sha256: String,
     pub scripts: Vec<String>,
     pub host_resource_group_arn: String,
     pub host_id: String,
@@ -43,6 +46,9 @@ pub const NOT_FINGERPRINTED: &[&str] = &[
     "ami_regions",
     "host_resource_group_arn",
     "host_id",
+    // The raw sha256 covers the bootstrap's git-commit slot; the fingerprint already holds the
+    // binary's digest without it (see fingerprint::bootstrap_digest).
+    "bootstrap_sha256",
 ];
 
 pub const CANONICAL: &str = "099720109477";
@@ -102,6 +108,7 @@ impl PackerVars {
             }
             .to_string(),
             agent_version: v.agent_version.clone(),
+            bootstrap_sha256: String::new(),
             scripts,
             host_resource_group_arn: rg,
             host_id: host,

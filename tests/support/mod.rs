@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod cmd;
+pub mod dist;
 pub mod moto;
 
 use std::path::PathBuf;

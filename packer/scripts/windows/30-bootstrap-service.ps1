@@ -6,6 +6,12 @@ $staged = 'C:\Windows\Temp\imagekit-bootstrap.exe'
 if (-not (Test-Path $staged)) {
   throw 'no imagekit-bootstrap.exe in this build directory: render it again with --bootstrap-bin PATH'
 }
+# imagekit checked this binary against SHA256SUMS while planning; check again on the builder,
+# so what reaches the image is exactly what was planned.
+$actual = (Get-FileHash -Algorithm SHA256 -Path $staged).Hash.ToLowerInvariant()
+if ($actual -ne $env:IMAGEKIT_BOOTSTRAP_SHA256) {
+  throw "imagekit-bootstrap.exe: sha256 $actual, expected $($env:IMAGEKIT_BOOTSTRAP_SHA256): not installing it"
+}
 $dir = Join-Path $env:ProgramFiles 'imagekit'
 $exe = Join-Path $dir 'imagekit-bootstrap.exe'
 New-Item -ItemType Directory -Force -Path $dir | Out-Null

@@ -1,0 +1,206 @@
+//! The cross-built dist binaries (`cargo xtask dist`): static aarch64 Linux under qemu-user,
+//! Windows under wine, and what every one of them must carry.
+
+use imagekit::dist::{Sums, Target, SUMS_FILE};
+use imagekit_bootstrap::version::{mask_commit, COMMIT_MARKER};
+
+use crate::support::dist::{binary, dist_dir, qemu_bootstrap, WineExe};
+
+/// The `--version` line a dist binary built from this checkout prints for `target`.
+fn expected_version(target: Target) -> String {
+    format!(
+        "{} ({target}, commit {})",
+        env!("CARGO_PKG_VERSION"),
+        imagekit_bootstrap::version::commit()
+    )
+}
+
+const ELF_MACHINE_X86_64: u16 = 62;
+const ELF_MACHINE_AARCH64: u16 = 183;
+const PT_INTERP: u32 = 3;
+const PT_DYNAMIC: u32 = 2;
+
+/// The ELF machine of a 64-bit little-endian binary, and whether it asks for a dynamic loader.
+fn elf_machine_and_interp(bytes: &[u8]) -> (u16, bool) {
+    assert_eq!(&bytes[..4], b"\x7fELF", "not an ELF file");
+    assert_eq!(bytes[4], 2, "not a 64-bit ELF");
+    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap());
+    let u32_at = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+    let (phoff, phentsize, phnum) = (u64_at(32) as usize, u16_at(54) as usize, u16_at(56));
+    let dynamic = (0..phnum as usize)
+        .map(|i| u32_at(phoff + i * phentsize))
+        .any(|ty| ty == PT_INTERP || ty == PT_DYNAMIC);
+    (u16_at(18), dynamic)
+}
+
+#[test]
+fn linux_binaries_are_static_for_their_arch() {
+    for (target, machine) in [
+        (Target::X86_64LinuxMusl, ELF_MACHINE_X86_64),
+        (Target::Aarch64LinuxMusl, ELF_MACHINE_AARCH64),
+    ] {
+        let bytes = std::fs::read(binary(target)).unwrap();
+        let (found, dynamic) = elf_machine_and_interp(&bytes);
+        assert_eq!(found, machine, "{target}: wrong ELF machine");
+        assert!(!dynamic, "{target}: has a dynamic loader or section");
+    }
+}
+
+#[test]
+fn x86_64_musl_binary_prints_its_version() {
+    let out = crate::support::cmd::Cmd::new(binary(Target::X86_64LinuxMusl))
+        .arg("--version")
+        .run();
+    out.success()
+        .stdout_contains(&expected_version(Target::X86_64LinuxMusl));
+}
+
+#[test]
+fn aarch64_binary_prints_its_version_under_qemu() {
+    let out = qemu_bootstrap().arg("--version").run();
+    out.success()
+        .stdout_contains(&expected_version(Target::Aarch64LinuxMusl));
+}
+
+#[test]
+fn windows_exe_needs_the_prng_shim_under_wine_and_then_prints_its_version() {
+    // Without bcryptprimitives.dll (absent from wine 8) the exe cannot load: this is why the
+    // shim exists. If a newer wine ships it, this assertion tells us the shim can go.
+    let bare = WineExe::new(false);
+    let out = bare.cmd().arg("--version").run();
+    assert_ne!(out.exit_code(), Some(0), "the exe loaded without the shim");
+    assert!(!out.stdout().contains(env!("CARGO_PKG_VERSION")));
+
+    let shimmed = WineExe::new(true);
+    let out = shimmed.cmd().arg("--version").run();
+    out.success()
+        .stdout_contains(&expected_version(Target::X86_64WindowsGnu));
+}
+
+#[test]
+fn every_dist_binary_carries_its_commit_once_and_masking_removes_it() {
+    let commit = imagekit_bootstrap::version::commit();
+    assert!(commit.len() >= 7, "commit {commit:?}");
+    for target in Target::ALL.into_iter().filter(|t| t.builds_here()) {
+        let mut bytes = std::fs::read(binary(target)).unwrap();
+        let count =
+            |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).filter(|w| *w == needle).count();
+        assert_eq!(count(&bytes, COMMIT_MARKER), 1, "{target}: commit slots");
+        assert_eq!(
+            count(&bytes, commit.as_bytes()),
+            1,
+            "{target}: copies of {commit}"
+        );
+        assert_eq!(mask_commit(&mut bytes), 1);
+        assert_eq!(
+            count(&bytes, commit.as_bytes()),
+            0,
+            "{target}: commit left after masking"
+        );
+    }
+}
+
+#[test]
+fn sums_vouch_for_exactly_the_binaries_and_never_the_test_shim() {
+    let dir = dist_dir();
+    let sums = Sums::read(&dir).unwrap();
+    for target in Target::ALL.into_iter().filter(|t| t.builds_here()) {
+        binary(target); // verified against SHA256SUMS
+    }
+    for name in sums.0.keys() {
+        assert!(
+            Target::ALL.iter().any(|t| &t.file_name() == name),
+            "{SUMS_FILE} lists {name}, which is no bootstrap binary"
+        );
+    }
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_lowercase();
+        assert!(!name.ends_with(".dll"), "dist/ holds {name}");
+    }
+}
+
+/// A copy of dist/ (binaries and SHA256SUMS) that a test may damage.
+fn dist_copy() -> tempfile::TempDir {
+    let copy = tempfile::tempdir().unwrap();
+    for target in Target::ALL.into_iter().filter(|t| t.builds_here()) {
+        std::fs::copy(binary(target), copy.path().join(target.file_name())).unwrap();
+    }
+    std::fs::copy(dist_dir().join(SUMS_FILE), copy.path().join(SUMS_FILE)).unwrap();
+    copy
+}
+
+#[test]
+fn render_bakes_in_each_variants_verified_dist_binary() {
+    let dist = dist_copy();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir_arg = dist.path().to_str().unwrap();
+    for (flags, id, file, target) in [
+        (
+            &["--os", "linux", "--arch", "arm64"][..],
+            "linux-ubuntu-24.04-arm64",
+            "imagekit-bootstrap",
+            Target::Aarch64LinuxMusl,
+        ),
+        (
+            &["--os", "linux", "--arch", "x86_64"][..],
+            "linux-ubuntu-24.04-x86_64",
+            "imagekit-bootstrap",
+            Target::X86_64LinuxMusl,
+        ),
+        (
+            &["--os", "windows"][..],
+            "windows-2022-x86_64",
+            "imagekit-bootstrap.exe",
+            Target::X86_64WindowsGnu,
+        ),
+    ] {
+        let out = tmp.path().join(id);
+        crate::render::render(&out, flags, &["--bootstrap-dir", dir_arg]).success();
+        let baked = std::fs::read(out.join(id).join("files").join(file)).unwrap();
+        let shipped = std::fs::read(dist.path().join(target.file_name())).unwrap();
+        assert!(
+            baked == shipped,
+            "{id} did not bake in {target}'s dist binary"
+        );
+        // The provisioner re-checks this value on the builder before installing the binary.
+        let vars: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join(id).join("imagekit.auto.pkrvars.json")).unwrap(),
+        )
+        .unwrap();
+        let listed = Sums::read(dist.path()).unwrap().0[&target.file_name()].clone();
+        assert_eq!(vars["bootstrap_sha256"], listed.as_str(), "{id}");
+    }
+}
+
+#[test]
+fn one_corrupted_byte_in_a_dist_binary_stops_planning_with_exit_2_naming_the_variant() {
+    let dist = dist_copy();
+    let victim = dist.path().join(Target::Aarch64LinuxMusl.file_name());
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let run = crate::render::render(
+        &out,
+        &["--os", "linux", "--arch", "arm64"],
+        &["--bootstrap-dir", dist.path().to_str().unwrap()],
+    );
+    run.code(2);
+    let line = run.one_line_error();
+    assert!(line.contains("linux-ubuntu-24.04-arm64"), "{line}");
+    assert!(line.contains(victim.to_str().unwrap()), "{line}");
+    assert!(line.contains("does not match"), "{line}");
+    assert!(!out.exists(), "planning refused, yet something was written");
+
+    // The untouched x86_64 binary in the same dir still passes.
+    crate::render::render(
+        &out,
+        &["--os", "linux", "--arch", "x86_64"],
+        &["--bootstrap-dir", dist.path().to_str().unwrap()],
+    )
+    .success();
+}

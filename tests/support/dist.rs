@@ -1,0 +1,118 @@
+//! The dist binaries (`cargo xtask dist`) and the emulators that run them here: qemu-user for
+//! aarch64 Linux, wine for Windows.
+//!
+//! Tests never build dist themselves (a nested cargo build would wait on the lock the test run
+//! holds): `scripts/test` runs `cargo xtask dist` first, and a missing or unverified binary fails
+//! the test with that advice.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use imagekit::dist::Target;
+
+use super::cmd::Cmd;
+
+pub fn dist_dir() -> PathBuf {
+    super::repo_root().join(imagekit::dist::DEFAULT_DIR)
+}
+
+/// `target`'s dist binary, verified against dist/SHA256SUMS.
+pub fn binary(target: Target) -> PathBuf {
+    match imagekit::dist::verify(&dist_dir(), target) {
+        Ok((path, _)) => path,
+        Err(e) => panic!("{e}: run `cargo xtask dist` first (scripts/test does)"),
+    }
+}
+
+/// `qemu-aarch64-static` (Debian's qemu-user-static), to run the aarch64 binary.
+pub fn qemu_aarch64() -> PathBuf {
+    super::tool("IMAGEKIT_QEMU_AARCH64", "qemu-aarch64-static")
+}
+
+/// Runs the aarch64 dist binary under qemu.
+pub fn qemu_bootstrap() -> Cmd {
+    Cmd::new(qemu_aarch64()).arg(binary(Target::Aarch64LinuxMusl))
+}
+
+/// Debian's `wine64` package puts its loader in /usr/lib/wine (the `wine` package adds the
+/// PATH wrapper).
+pub fn wine() -> PathBuf {
+    let debian = Path::new("/usr/lib/wine/wine64");
+    if std::env::var_os("IMAGEKIT_WINE").is_none() && debian.is_file() {
+        return debian.to_path_buf();
+    }
+    super::tool("IMAGEKIT_WINE", "wine64")
+}
+
+/// A wine prefix shared by the test process, initialised once: concurrent first runs in a fresh
+/// prefix race to create it.
+fn wine_prefix() -> &'static Path {
+    static PREFIX: OnceLock<PathBuf> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        let prefix = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wineprefix");
+        std::fs::create_dir_all(&prefix).unwrap();
+        let out = wine_env(Cmd::new(wine()), &prefix)
+            .args(["wineboot", "--init"])
+            .run();
+        assert!(
+            out.output.status.success(),
+            "wineboot --init failed:\n{}",
+            out.stderr()
+        );
+        prefix
+    })
+}
+
+fn wine_env(cmd: Cmd, prefix: &Path) -> Cmd {
+    cmd.env("WINEPREFIX", prefix)
+        .env("WINEDEBUG", "-all")
+        // No Mono or Gecko install prompts: the bootstrap needs neither.
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+        .env_remove("DISPLAY")
+}
+
+/// The test-only `bcryptprimitives.dll` (tests/fixtures/bcryptprimitives.c), built once per test
+/// process with mingw.
+pub fn prng_shim() -> &'static Path {
+    static SHIM: OnceLock<PathBuf> = OnceLock::new();
+    SHIM.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wine-shim");
+        std::fs::create_dir_all(&dir).unwrap();
+        let dll = dir.join("bcryptprimitives.dll");
+        let source = super::repo_root().join("tests/fixtures/bcryptprimitives.c");
+        Cmd::new(super::tool("IMAGEKIT_MINGW_CC", "x86_64-w64-mingw32-gcc"))
+            .args(["-shared", "-O2", "-o"])
+            .arg(&dll)
+            .arg(source)
+            .arg("-ladvapi32")
+            .run()
+            .success();
+        dll
+    })
+}
+
+/// The Windows dist exe copied into its own temp dir, optionally with the PRNG shim beside it
+/// (Windows looks for DLLs in the exe's directory first). Never touches dist/.
+pub struct WineExe {
+    pub dir: tempfile::TempDir,
+    pub exe: PathBuf,
+}
+
+impl WineExe {
+    pub fn new(with_shim: bool) -> WineExe {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("imagekit-bootstrap.exe");
+        std::fs::copy(binary(Target::X86_64WindowsGnu), &exe).unwrap();
+        if with_shim {
+            std::fs::copy(prng_shim(), dir.path().join("bcryptprimitives.dll")).unwrap();
+        }
+        WineExe { dir, exe }
+    }
+
+    /// `wine imagekit-bootstrap.exe ...`, with a quiet, prompt-free shared prefix.
+    pub fn cmd(&self) -> Cmd {
+        wine_env(Cmd::new(wine()), wine_prefix())
+            .arg(&self.exe)
+            .current_dir(self.dir.path())
+    }
+}
