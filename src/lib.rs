@@ -4,3 +4,5 @@
 
 pub mod cli;
 pub mod exit;
+pub mod iam;
+pub mod userdata;

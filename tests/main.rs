@@ -3,3 +3,5 @@
 mod support;
 
 mod harness;
+mod iam;
+mod userdata;

@@ -8,6 +8,7 @@
 
 pub mod cmd;
 pub mod moto;
+pub mod moto_iam;
 
 use std::path::PathBuf;
 
