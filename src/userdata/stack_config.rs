@@ -23,7 +23,7 @@ pub const MAPPED_KEYS: &[&str] = &[
 #[derive(Debug)]
 pub struct Imported {
     pub config: BootConfigLayer,
-    /// Deploy-time keys present in the file that the boot config does not use, in file order.
+    /// Deploy-time keys present in the file that the boot config does not use, sorted.
     pub unused_keys: Vec<String>,
 }
 
@@ -54,6 +54,7 @@ pub fn import(path: &Path, bytes: &[u8], os: TargetOs) -> Result<Imported, Usage
             unused_keys.push(key.clone());
         }
     }
+    unused_keys.sort();
     if let Some(want) = text(&map, "SEMAPHORE_AGENT_OS") {
         let matches = match os {
             TargetOs::Linux => want.eq_ignore_ascii_case("linux"),
