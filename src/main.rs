@@ -30,6 +30,21 @@ fn main() -> ExitCode {
                 }
             }
         }),
+        Command::Userdata(args) => imagekit::userdata::from_args(&args)
+            .map(|(out, note)| {
+                if let Some(note) = note {
+                    eprintln!("{note}");
+                }
+                print!("{out}");
+                ExitStatus::Success
+            })
+            .map_err(anyhow::Error::from),
+        Command::IamPolicy { policy } => imagekit::iam::from_command(&policy)
+            .map(|policy| {
+                println!("{}", policy.to_json());
+                ExitStatus::Success
+            })
+            .map_err(anyhow::Error::from),
     };
     match result {
         Ok(status) => status.into(),

@@ -5,6 +5,8 @@ mod support;
 mod build;
 mod cross;
 mod harness;
+mod iam;
 mod images;
 mod render;
 mod spec;
+mod userdata;

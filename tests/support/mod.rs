@@ -9,6 +9,7 @@
 pub mod cmd;
 pub mod dist;
 pub mod moto;
+pub mod moto_iam;
 
 use std::path::PathBuf;
 

@@ -47,52 +47,62 @@ pub fn free_port() -> u16 {
 /// The shared server, started on first use.
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let path = moto_server_path();
-        let port = free_port();
-        let (tx, rx) = mpsc::channel();
-        // PR_SET_PDEATHSIG fires when the spawning *thread* exits, so spawn from a thread that
-        // lives as long as the test process. The server then dies with the process, even on panic.
-        std::thread::spawn(move || {
-            let mut command = Command::new(&path);
-            command
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            #[cfg(target_os = "linux")]
-            unsafe {
-                use std::os::unix::process::CommandExt;
-                command.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            let child = command.spawn();
-            let _ = tx.send(
-                child
-                    .map(|_| ())
-                    .map_err(|e| format!("{}: {e}", path.display())),
-            );
-            loop {
-                std::thread::park();
-            }
-        });
-        rx.recv()
-            .unwrap()
-            .unwrap_or_else(|e| panic!("starting moto_server failed ({e}): run scripts/setup"));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen on {port} within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+    MOTO.get_or_init(|| spawn(&[]))
+}
+
+/// Starts a moto_server of its own with extra environment (e.g. `INITIAL_NO_AUTH_ACTION_COUNT`),
+/// for tests that need server-wide settings the shared one must not have. It lives as long as
+/// the test process.
+pub fn spawn(envs: &[(&str, &str)]) -> Moto {
+    let path = moto_server_path();
+    let port = free_port();
+    let envs: Vec<(String, String)> = envs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (tx, rx) = mpsc::channel();
+    // PR_SET_PDEATHSIG fires when the spawning *thread* exits, so spawn from a thread that
+    // lives as long as the test process. The server then dies with the process, even on panic.
+    std::thread::spawn(move || {
+        let mut command = Command::new(&path);
+        command
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .envs(envs)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(target_os = "linux")]
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
         }
-        Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
+        let child = command.spawn();
+        let _ = tx.send(
+            child
+                .map(|_| ())
+                .map_err(|e| format!("{}: {e}", path.display())),
+        );
+        loop {
+            std::thread::park();
         }
-    })
+    });
+    rx.recv()
+        .unwrap()
+        .unwrap_or_else(|e| panic!("starting moto_server failed ({e}): run scripts/setup"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not listen on {port} within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Moto {
+        endpoint: format!("http://127.0.0.1:{port}"),
+    }
 }
 
 /// A fresh moto account: its own EC2, SSM, S3, ASG state.

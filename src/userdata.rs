@@ -1,0 +1,198 @@
+//! `imagekit userdata`: user-data that hands a boot config to the image's bootstrap service.
+//!
+//! The config travels only as base64 data (a cloud-config `write_files` entry, or a literal the
+//! script decodes); Tera renders the structure around it. User-data never starts
+//! `imagekit-bootstrap run` itself: the baked service does, so one boot yields one agent.
+
+pub mod secret;
+pub mod stack_config;
+
+use std::path::Path;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use imagekit_bootstrap::config::BootConfigLayer;
+
+use crate::exit::UsageError;
+
+/// EC2's user-data limit, on the raw (not base64-encoded) bytes.
+pub const MAX_USERDATA_BYTES: usize = 16 * 1024;
+
+/// The OS whose boot agent reads the user-data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetOs {
+    /// cloud-init
+    Linux,
+    /// EC2Launch v2
+    Windows,
+    /// ec2-macos-init
+    Macos,
+}
+
+impl std::str::FromStr for TargetOs {
+    type Err = UsageError;
+
+    fn from_str(s: &str) -> Result<Self, UsageError> {
+        match s {
+            "linux" => Ok(TargetOs::Linux),
+            "windows" => Ok(TargetOs::Windows),
+            "macos" => Ok(TargetOs::Macos),
+            other => Err(UsageError::new(format!(
+                "--os: unknown OS `{other}` (expected linux, windows or macos)"
+            ))),
+        }
+    }
+}
+
+impl TargetOs {
+    fn template(self) -> (&'static str, &'static str) {
+        match self {
+            TargetOs::Linux => ("linux.yaml", include_str!("../userdata/linux.yaml.tera")),
+            TargetOs::Windows => ("windows.ps1", include_str!("../userdata/windows.ps1.tera")),
+            TargetOs::Macos => ("macos.sh", include_str!("../userdata/macos.sh.tera")),
+        }
+    }
+}
+
+/// Where the boot config comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum ConfigSource<'a> {
+    /// Our own boot-config JSON, passed through byte for byte once it validates.
+    BootConfig(&'a Path),
+    /// agent-aws-stack's deploy-time `config.json`, mapped into a boot config.
+    StackConfig(&'a Path),
+}
+
+/// What `imagekit userdata` produces.
+#[derive(Debug)]
+pub struct UserData {
+    /// The user-data itself, as EC2 receives it before any base64 transport encoding.
+    pub script: String,
+    /// The boot-config bytes that reach the instance.
+    pub config: Vec<u8>,
+    /// `--stack-config` keys that only matter at deploy time (reported on one stderr line).
+    pub unused_keys: Vec<String>,
+}
+
+/// Reads and validates the config, then renders the user-data for `os`.
+pub fn generate(os: &str, source: ConfigSource<'_>) -> Result<UserData, UsageError> {
+    let os: TargetOs = os.parse()?;
+    let (config, unused_keys) = match source {
+        ConfigSource::BootConfig(path) => {
+            let bytes = read(path)?;
+            validate_boot_config(path, &bytes)?;
+            (bytes, Vec::new())
+        }
+        ConfigSource::StackConfig(path) => {
+            let bytes = read(path)?;
+            let imported = stack_config::import(path, &bytes, os)?;
+            let mut json = serde_json::to_vec_pretty(&imported.config)
+                .expect("a boot config always serializes");
+            json.push(b'\n');
+            (json, imported.unused_keys)
+        }
+    };
+    let script = render(os, &config)?;
+    Ok(UserData {
+        script,
+        config,
+        unused_keys,
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, UsageError> {
+    std::fs::read(path)
+        .map_err(|e| UsageError::new(format!("reading config {}: {e}", path.display())))
+}
+
+/// Parses `bytes` against the boot-config schema, refusing a token and unknown keys.
+pub fn validate_boot_config(path: &Path, bytes: &[u8]) -> Result<BootConfigLayer, UsageError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| UsageError::new(format!("{}: malformed JSON: {e}", path.display())))?;
+    secret::refuse_tokens(path, &value)?;
+    serde_json::from_value(value).map_err(|e| {
+        UsageError::new(format!(
+            "{}: not a boot config (imagekit_bootstrap::config::BootConfigLayer): {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Renders the template for `os` around the base64 of `config`, refusing oversize output.
+pub fn render(os: TargetOs, config: &[u8]) -> Result<String, UsageError> {
+    let config_b64 = BASE64.encode(config);
+    // The only value that enters the template; its alphabet cannot break out of any quoting.
+    debug_assert!(config_b64
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='));
+    let (name, source) = os.template();
+    let mut tera = tera::Tera::default();
+    tera.add_raw_template(name, source)
+        .expect("embedded user-data templates parse");
+    let mut context = tera::Context::new();
+    context.insert("config_b64", &config_b64);
+    let script = tera
+        .render(name, &context)
+        .expect("embedded user-data templates render");
+    if script.len() > MAX_USERDATA_BYTES {
+        return Err(UsageError::new(format!(
+            "user-data is {} bytes, over EC2's limit of {MAX_USERDATA_BYTES} bytes: \
+             move settings into an SSM parameter (config_parameter)",
+            script.len()
+        )));
+    }
+    Ok(script)
+}
+
+/// `imagekit userdata ...`: the text to print on stdout, and the note for stderr, if any.
+pub fn from_args(args: &crate::cli::UserdataArgs) -> Result<(String, Option<String>), UsageError> {
+    let source = match (&args.config, &args.stack_config) {
+        (Some(path), _) => ConfigSource::BootConfig(path),
+        (None, Some(path)) => ConfigSource::StackConfig(path),
+        (None, None) => {
+            return Err(UsageError::new(
+                "name the boot config with --config FILE or --stack-config FILE",
+            ))
+        }
+    };
+    let generated = generate(&args.os, source)?;
+    let note = (!generated.unused_keys.is_empty()).then(|| {
+        format!(
+            "note: deploy-time keys not used in the boot config: {}",
+            generated.unused_keys.join(", ")
+        )
+    });
+    let out = if args.base64 {
+        format!("{}\n", encode_base64(&generated.script))
+    } else {
+        generated.script
+    };
+    Ok((out, note))
+}
+
+/// The user-data as `RunInstances`/launch templates take it with `--base64`.
+pub fn encode_base64(script: &str) -> String {
+    BASE64.encode(script.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_is_the_only_thing_in_the_template() {
+        let config = br#"{"endpoint":"it's \"quoted\" $HOME `x`"}"#;
+        for os in [TargetOs::Linux, TargetOs::Windows, TargetOs::Macos] {
+            let script = render(os, config).unwrap();
+            assert!(!script.contains("$HOME"), "{script}");
+            assert!(script.contains(&BASE64.encode(config)));
+        }
+    }
+
+    #[test]
+    fn oversize_is_refused_naming_the_limit() {
+        let config = vec![b'a'; 13_000];
+        let err = render(TargetOs::Linux, &config).unwrap_err().to_string();
+        assert!(err.contains("16384"), "{err}");
+    }
+}
