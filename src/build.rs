@@ -97,7 +97,7 @@ impl Report {
 enum Action {
     Skip,
     Copy {
-        from: Ami,
+        from: Box<Ami>,
         missing: Vec<String>,
     },
     /// Run Packer for these regions (all of them, unless per-region builds fill gaps).
@@ -161,6 +161,7 @@ async fn plan(
                     .get(&target.regions[0])
                     .or_else(|| existing.values().next())
                     .cloned()
+                    .map(Box::new)
                     .expect("some region has the image");
                 Action::Copy { from, missing }
             };

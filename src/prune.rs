@@ -113,7 +113,7 @@ pub fn parse_age(text: &str) -> Result<Duration, UsageError> {
 fn format_age(age: Duration) -> String {
     let s = age.as_secs();
     for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s >= size && s % size == 0 {
+        if s >= size && s.is_multiple_of(size) {
             return format!("{}{unit}", s / size);
         }
     }
