@@ -7,6 +7,8 @@
 #![allow(dead_code)]
 
 pub mod cmd;
+pub mod fleet;
+pub mod imds;
 pub mod moto;
 
 use std::path::PathBuf;
