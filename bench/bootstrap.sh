@@ -15,11 +15,17 @@ runs=${1:-31}
 ref_runs=$(( runs / 4 + 1 ))
 target=${CARGO_TARGET_DIR:-$repo/target}
 
-cargo build --release -p imagekit-bootstrap --quiet
-bin=$target/release/imagekit-bootstrap
+# BENCH_BIN: measure a given binary instead of building release (e.g. a debug build, for a
+# quick look; the figures then say nothing about release speed or size).
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN
+else
+  cargo build --release -p imagekit-bootstrap --quiet
+  bin=$target/release/imagekit-bootstrap
+fi
 size=$(stat -c %s "$bin")
-strip -o "$target/release/imagekit-bootstrap.stripped" "$bin"
-stripped=$(stat -c %s "$target/release/imagekit-bootstrap.stripped")
+strip -o "${bin}.stripped" "$bin"
+stripped=$(stat -c %s "${bin}.stripped")
 
 work=$(mktemp -d)
 pids=()
