@@ -2,6 +2,7 @@
 
 mod support;
 
+mod bootstrap;
 mod build;
 mod cross;
 mod harness;

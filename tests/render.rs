@@ -745,37 +745,6 @@ fn launchd_plist_parses() {
     assert_eq!(plist["KeepAlive"], false);
 }
 
-/// start.sh runs `imagekit-bootstrap run --config-parameter <name>` for agent-aws-stack's
-/// launch templates, and refuses anything but one argument.
-#[test]
-fn start_sh_hands_over_to_the_bootstrap() {
-    let tmp = tempdir();
-    let text = std::fs::read_to_string(repo_root().join("packer/files/start.sh")).unwrap();
-    assert!(text.contains("exec /usr/local/bin/imagekit-bootstrap run --config-parameter \"$1\""));
-    // Run it against a recording stand-in for the installed binary.
-    let fake = tmp.path().join("imagekit-bootstrap");
-    let log = tmp.path().join("argv");
-    std::fs::write(
-        &fake,
-        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n", log.display()),
-    )
-    .unwrap();
-    Cmd::new("chmod").arg("755").arg(&fake).run().success();
-    let patched = text.replace("/usr/local/bin/imagekit-bootstrap", fake.to_str().unwrap());
-    let script = tmp.path().join("start.sh");
-    std::fs::write(&script, patched).unwrap();
-    Cmd::new("sh")
-        .arg(&script)
-        .arg("my stack-config")
-        .run()
-        .success();
-    assert_eq!(
-        std::fs::read_to_string(&log).unwrap(),
-        "run\n--config-parameter\nmy stack-config\n"
-    );
-    Cmd::new("sh").arg(&script).run().code(2);
-}
-
 fn source_block(dir: &Path, os: &str) -> hcl::Body {
     let body = parse_hcl(&dir.join(format!("{os}.pkr.hcl")));
     body.blocks()

@@ -3,7 +3,23 @@
 //! The library is shared with the operator CLI (`imagekit`) so that both sides agree on one
 //! boot-config schema, and so that both build their AWS clients on the same rustls + ring stack.
 
+pub mod agent;
+pub mod atomic_file;
 pub mod aws;
+pub mod cache;
+pub mod cli;
 pub mod config;
+pub mod exit;
+pub mod giveback;
+pub mod health;
+pub mod imds;
 pub mod logging;
+pub mod run;
+pub mod secrets;
+#[cfg(windows)]
+pub mod service;
+pub mod show;
+pub mod shutdown;
+pub mod supervise;
+pub mod user;
 pub mod version;

@@ -1,9 +1,12 @@
 #!/bin/sh
-# Compatibility with Semaphore's agent-aws-stack, whose launch templates run
-#   /opt/semaphore/agent/start.sh <instance config parameter name>
+# agent-aws-stack compatibility. That stack's launch templates run
+#   /opt/semaphore/agent/start.sh <config parameter>
+# so an imagekit image boots unchanged from them: the parameter (its `<stack>-config`, or an
+# imagekit config layer) is read by imagekit-bootstrap itself.
+# IMAGEKIT_BOOTSTRAP_BIN overrides the binary's path (tests only).
 set -eu
-if [ "$#" -ne 1 ]; then
-  echo "usage: start.sh <SSM config parameter name>" >&2
+if [ "$#" -ne 1 ] || [ -z "$1" ]; then
+  echo "usage: start.sh <config-parameter>" >&2
   exit 2
 fi
-exec /usr/local/bin/imagekit-bootstrap run --config-parameter "$1"
+exec "${IMAGEKIT_BOOTSTRAP_BIN:-/usr/local/bin/imagekit-bootstrap}" run --config-parameter "$1"

@@ -8,6 +8,8 @@
 
 pub mod cmd;
 pub mod dist;
+pub mod fleet;
+pub mod imds;
 pub mod moto;
 pub mod moto_iam;
 

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Benchmarks imagekit-bootstrap against the same steps done with curl + aws-cli + jq
+# (bench/reference.sh), in the same run, against one moto_server and the IMDSv2 stand-in
+# (bench/imds_server.py) on loopback. Measures process start -> agent spawned (the stand-in agent
+# stamps $EPOCHREALTIME and exits), peak RSS, the stripped release binary's size, and (unless
+# BENCH_LOAD=0) the 200-boot load test.
+#
+#   bench/bootstrap.sh [RUNS]        RUNS of imagekit-bootstrap (default 31); reference: RUNS/4+1
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+# shellcheck source=scripts/setup
+source scripts/setup
+runs=${1:-31}
+ref_runs=$(( runs / 4 + 1 ))
+target=${CARGO_TARGET_DIR:-$repo/target}
+
+# BENCH_BIN: measure a given binary instead of building release (e.g. a debug build, for a
+# quick look; the figures then say nothing about release speed or size).
+if [ -n "${BENCH_BIN:-}" ]; then
+  bin=$BENCH_BIN
+else
+  cargo build --release -p imagekit-bootstrap --quiet
+  bin=$target/release/imagekit-bootstrap
+fi
+size=$(stat -c %s "$bin")
+strip -o "${bin}.stripped" "$bin"
+stripped=$(stat -c %s "${bin}.stripped")
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+moto_port=$(free_port)
+"$IMAGEKIT_MOTO_SERVER" -H 127.0.0.1 -p "$moto_port" >/dev/null 2>&1 &
+pids+=($!)
+wait_port "$moto_port"
+export AWS_ENDPOINT_URL=http://127.0.0.1:$moto_port AWS_ACCESS_KEY_ID=testing \
+  AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
+  AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_PROFILE AWS_EC2_METADATA_DISABLED
+
+# A real fleet in moto: launch template + ASG, the token, the cache bucket.
+image=$(aws ec2 describe-images --owners amazon --query 'Images[0].ImageId' --output text)
+aws ec2 create-launch-template --launch-template-name bench \
+  --launch-template-data "{\"ImageId\":\"$image\",\"InstanceType\":\"t3.micro\"}" >/dev/null
+# shellcheck disable=SC2016 # $Latest is literal
+aws autoscaling create-auto-scaling-group --auto-scaling-group-name bench \
+  --launch-template LaunchTemplateName=bench,Version='$Latest' \
+  --min-size 0 --max-size 10 --desired-capacity 1 --availability-zones us-east-1a
+instance=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-names bench \
+  --query 'AutoScalingGroups[0].Instances[0].InstanceId' --output text)
+aws ssm put-parameter --name /bench/agent-token --type SecureString --value bench-token-value >/dev/null
+aws s3api create-bucket --bucket bench-cache >/dev/null
+
+imds_port=$(free_port)
+printf '{"%s":{"account":"123456789012","region":"us-east-1","asg":"bench"}}' "$instance" >"$work/instances.json"
+python3 bench/imds_server.py "$imds_port" "$work/instances.json" &
+pids+=($!)
+wait_port "$imds_port"
+export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$imds_port/$instance/
+
+agent_dir=$work/agent
+mkdir -p "$agent_dir"
+cat >"$agent_dir/agent" <<'AGENT'
+#!/bin/bash
+echo "$EPOCHREALTIME" >"$(dirname "$0")/spawned"
+AGENT
+chmod +x "$agent_dir/agent"
+printf '#!/bin/sh\ntrue\n' >"$work/poweroff"
+chmod +x "$work/poweroff"
+cat >"$work/config.json" <<JSON
+{"endpoint":"example.semaphoreci.com","token_parameter":"/bench/agent-token",
+ "cache_bucket":"bench-cache","agent_dir":"$agent_dir","poweroff_command":["$work/poweroff"]}
+JSON
+export IMAGEKIT_BAKED_CONFIG=$work/absent.json TOKEN_PARAMETER=/bench/agent-token \
+  CACHE_BUCKET=bench-cache AGENT_DIR=$agent_dir
+
+# One measurement: ms from just before exec to the agent's stamp.
+measure() {
+  rm -f "$agent_dir/spawned"
+  local start=$EPOCHREALTIME
+  "$@" >/dev/null 2>&1 || true
+  [ -f "$agent_dir/spawned" ] || { echo "the agent was not reached: $*" >&2; exit 1; }
+  python3 -c "print(round(($(cat "$agent_dir/spawned") - $start) * 1000, 2))"
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# The bootstrap reads its credentials from IMDS, like an instance; the reference gets them from
+# the environment (which spares it two metadata reads).
+boot() { env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "$bin" run --log-format json --config "$work/config.json"; }
+
+measure boot >/dev/null # warm-up: page cache
+for _ in $(seq "$runs"); do measure boot; done >"$work/boot.ms"
+for _ in $(seq "$ref_runs"); do measure bench/reference.sh; done >"$work/ref.ms"
+
+/usr/bin/time -f '%M' -o "$work/rss" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+  "$bin" run --log-format json --config "$work/config.json" >/dev/null 2>&1 || true
+rss_kb=$(tail -1 "$work/rss")
+
+boot_median=$(median <"$work/boot.ms")
+ref_median=$(median <"$work/ref.ms")
+ratio=$(python3 -c "print(round($ref_median / $boot_median, 1))")
+echo "imagekit-bootstrap: median ${boot_median} ms over ${runs} runs (min $(sort -n "$work/boot.ms" | head -1), max $(sort -n "$work/boot.ms" | tail -1))"
+echo "shell reference:    median ${ref_median} ms over ${ref_runs} runs (curl + aws-cli $(aws --version 2>&1 | cut -d' ' -f1 | cut -d/ -f2) + jq)"
+echo "ratio:              ${ratio}x"
+echo "peak RSS:           $(( rss_kb / 1024 )) MB (${rss_kb} kB, whole run incl. give-back)"
+echo "binary:             $(( size / 1024 )) kB release, $(( stripped / 1024 )) kB stripped"
+
+if [ "${BENCH_LOAD:-1}" != 0 ]; then
+  echo "load: 200 concurrent boots (cargo test ... --ignored load_200)" >&2
+  unset AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_SERVICE_ENDPOINT
+  cargo build --workspace --bins --quiet
+  IMAGEKIT_LOAD_BOOTS=${BENCH_LOAD_BOOTS:-200} cargo test --quiet --test integration \
+    load_200_concurrent_boots_all_reach_their_agent -- --ignored --nocapture 2>&1 | grep -E '^load:|test result|panicked'
+fi

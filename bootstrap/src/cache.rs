@@ -1,0 +1,56 @@
+//! The S3 job cache: checked at boot so a wrong bucket fails fast, not in the first job.
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cache bucket {bucket}: {message}")]
+pub struct CacheError {
+    pub bucket: String,
+    pub message: String,
+}
+
+/// An S3 client; path-style addressing when an endpoint override is set (moto, MinIO), since
+/// virtual-host names do not resolve on loopback.
+pub fn client(config: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let path_style = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    let conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+/// `HeadBucket`: the bucket exists and the instance profile may use it.
+pub async fn check(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), CacheError> {
+    match s3.head_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(err) => {
+            let status = err.raw_response().map(|r| r.status().as_u16());
+            let message = match (status, err.code()) {
+                (Some(404), _) | (_, Some("NotFound")) | (_, Some("NoSuchBucket")) => {
+                    "does not exist".to_string()
+                }
+                (Some(403), _) => "access denied to the instance profile".to_string(),
+                (_, Some(code)) => code.to_string(),
+                (Some(status), None) => format!("HTTP {status}"),
+                (None, None) => err.to_string(),
+            };
+            Err(CacheError {
+                bucket: bucket.into(),
+                message,
+            })
+        }
+    }
+}
+
+/// The job environment that points Semaphore's cache CLI at the bucket.
+pub fn job_env(bucket: &str) -> [(String, String); 3] {
+    [
+        ("SEMAPHORE_CACHE_BACKEND".into(), "s3".into()),
+        ("SEMAPHORE_CACHE_S3_BUCKET".into(), bucket.into()),
+        (
+            "SEMAPHORE_CACHE_USE_EC2_INSTANCE_PROFILE".into(),
+            "true".into(),
+        ),
+    ]
+}

@@ -1,0 +1,42 @@
+//! Command-line definitions (clap derive only).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::logging::LogFormat;
+
+/// Turns a booted EC2 instance into a registered CI agent, and hands it back to its ASG when
+/// the agent is done.
+#[derive(Debug, Parser)]
+#[command(name = "imagekit-bootstrap", version = crate::version::long_version())]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Boot: read the config, identity, token and cache, start the agent, give the instance back
+    /// when it exits.
+    Run {
+        /// A config layer that wins over the baked config and the config parameter.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// An SSM parameter holding a config layer (ours, or agent-aws-stack's
+        /// `<stack>-config`).
+        #[arg(long, value_name = "NAME")]
+        config_parameter: Option<String>,
+        #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
+        log_format: LogFormat,
+    },
+    /// The agent's shutdown hook: records SEMAPHORE_AGENT_SHUTDOWN_REASON for the supervisor.
+    OnShutdown,
+    /// Prints the config known before boot (baked config, --config FILE and defaults) as JSON.
+    ShowConfig {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, value_name = "NAME")]
+        config_parameter: Option<String>,
+    },
+}

@@ -1,0 +1,33 @@
+//! Exit codes: 0 ok, 1 failed, 2 usage or config error, 130 interrupted.
+
+use std::process::ExitCode;
+
+use crate::config::ConfigError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    Failure,
+    Usage,
+    Interrupted,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(match status {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::Usage => 2,
+            ExitStatus::Interrupted => 130,
+        })
+    }
+}
+
+/// A [`ConfigError`] anywhere in the chain is the config's fault: exit 2.
+pub fn status_of(err: &anyhow::Error) -> ExitStatus {
+    if err.chain().any(|e| e.is::<ConfigError>()) {
+        ExitStatus::Usage
+    } else {
+        ExitStatus::Failure
+    }
+}

@@ -1,0 +1,148 @@
+//! The instance's identity, from IMDSv2 only.
+//!
+//! At early boot the metadata service may refuse connections or answer 5xx for a while, and
+//! aws-config does not retry a refused connection, so every read sits in an outer loop that
+//! retries until the boot deadline. A 404 means "absent" (e.g. instance tags not exposed).
+
+use std::time::Duration;
+
+use aws_config::imds::client::error::ImdsError;
+use aws_config::imds::Client;
+use aws_config::provider_config::ProviderConfig;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("instance metadata {path}: no answer before the boot deadline (last error: {last})")]
+    Deadline { path: String, last: String },
+    #[error("instance metadata {path}: {message}")]
+    Failed { path: String, message: String },
+}
+
+/// Spot or on-demand, from `instance-life-cycle`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Market {
+    OnDemand,
+    Spot,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Identity {
+    pub instance_id: String,
+    pub account_id: String,
+    pub region: String,
+    pub availability_zone: String,
+    pub instance_type: String,
+    pub market: Market,
+    /// From the `aws:autoscaling:groupName` instance tag, when tags are exposed in metadata.
+    pub asg_name: Option<String>,
+}
+
+/// The document at `dynamic/instance-identity/document`: four facts in one read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityDocument {
+    instance_id: String,
+    account_id: String,
+    region: String,
+    availability_zone: String,
+    instance_type: String,
+}
+
+/// An IMDSv2 client on the shared HTTP client. The endpoint follows
+/// `AWS_EC2_METADATA_SERVICE_ENDPOINT` (a path prefix there is kept).
+pub fn client(http: SharedHttpClient) -> Client {
+    Client::builder()
+        .configure(&ProviderConfig::without_region().with_http_client(http))
+        .connect_timeout(Duration::from_secs(1))
+        .read_timeout(Duration::from_secs(2))
+        .max_attempts(2)
+        .build()
+}
+
+/// Reads the identity; the three reads run concurrently and share one session token.
+pub async fn identity(client: &Client, deadline: Instant) -> Result<Identity, IdentityError> {
+    let (doc, life_cycle, asg) = tokio::join!(
+        get(
+            client,
+            "/latest/dynamic/instance-identity/document",
+            deadline
+        ),
+        get(client, "/latest/meta-data/instance-life-cycle", deadline),
+        get(
+            client,
+            "/latest/meta-data/tags/instance/aws:autoscaling:groupName",
+            deadline
+        ),
+    );
+    let doc_path = "/latest/dynamic/instance-identity/document";
+    let doc = doc?.ok_or_else(|| IdentityError::Failed {
+        path: doc_path.into(),
+        message: "not found (404)".into(),
+    })?;
+    let doc: IdentityDocument = serde_json::from_str(&doc).map_err(|e| IdentityError::Failed {
+        path: doc_path.into(),
+        message: format!("not an identity document: {e}"),
+    })?;
+    let market = match life_cycle?.as_deref().map(str::trim) {
+        Some("spot") => Market::Spot,
+        _ => Market::OnDemand,
+    };
+    Ok(Identity {
+        instance_id: doc.instance_id,
+        account_id: doc.account_id,
+        region: doc.region,
+        availability_zone: doc.availability_zone,
+        instance_type: doc.instance_type,
+        market,
+        asg_name: asg?.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+    })
+}
+
+/// One read, retried while the service is not up yet. `Ok(None)` for 404.
+pub async fn get(
+    client: &Client,
+    path: &str,
+    deadline: Instant,
+) -> Result<Option<String>, IdentityError> {
+    let mut delay = Duration::from_millis(20);
+    loop {
+        let last = match client.get(path).await {
+            Ok(value) => return Ok(Some(value.as_ref().to_string())),
+            Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => {
+                return Ok(None)
+            }
+            Err(ImdsError::ErrorResponse(e)) if !e.response().status().is_server_error() => {
+                return Err(IdentityError::Failed {
+                    path: path.into(),
+                    message: format!("HTTP {}", e.response().status().as_u16()),
+                })
+            }
+            Err(e) => describe(&e),
+        };
+        let now = Instant::now();
+        if now + delay >= deadline {
+            return Err(IdentityError::Deadline {
+                path: path.into(),
+                last,
+            });
+        }
+        tracing::debug!(path, error = %last, "instance metadata not ready; retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
+
+fn describe(e: &ImdsError) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

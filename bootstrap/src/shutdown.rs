@@ -1,0 +1,64 @@
+//! The agent's shutdown hook, and where it leaves the reason for the supervisor.
+//!
+//! The hook runs as the agent user, possibly with a job's credentials still in its
+//! environment, so it does nothing but record `SEMAPHORE_AGENT_SHUTDOWN_REASON`. The root
+//! supervisor acts on it once the agent has exited.
+
+use std::path::{Path, PathBuf};
+
+use crate::atomic_file;
+
+/// Tells the hook where to record the reason; set by the supervisor in the agent's environment.
+pub const REASON_FILE_ENV: &str = "IMAGEKIT_SHUTDOWN_REASON_FILE";
+/// Tells the hook launcher which binary to run; set by the supervisor.
+pub const EXE_ENV: &str = "IMAGEKIT_BOOTSTRAP_EXE";
+/// What the Semaphore agent passes to its hook.
+pub const AGENT_REASON_ENV: &str = "SEMAPHORE_AGENT_SHUTDOWN_REASON";
+
+/// The launcher the agent's `shutdown-hook-path` points at. Fixed text: the binary's path and
+/// the reason file travel in the environment, never spliced into the script.
+#[cfg(not(windows))]
+pub const LAUNCHER: &str = "#!/bin/sh\n\
+# Written by imagekit-bootstrap. The agent's shutdown hook: it only records the reason.\n\
+exec \"${IMAGEKIT_BOOTSTRAP_EXE:-/usr/local/bin/imagekit-bootstrap}\" on-shutdown\n";
+#[cfg(windows)]
+pub const LAUNCHER: &str = "# Written by imagekit-bootstrap. The agent's shutdown hook: it only records the reason.\r\n\
+$exe = if ($env:IMAGEKIT_BOOTSTRAP_EXE) { $env:IMAGEKIT_BOOTSTRAP_EXE } else { 'C:\\Program Files\\imagekit\\imagekit-bootstrap.exe' }\r\n\
+& $exe on-shutdown\r\n\
+exit $LASTEXITCODE\r\n";
+
+pub fn launcher_path(agent_dir: &Path) -> PathBuf {
+    let ext = if cfg!(windows) { "ps1" } else { "sh" };
+    agent_dir.join(format!("imagekit-shutdown-hook.{ext}"))
+}
+
+/// A directory owned by the agent user (0700): only it and root can write the reason.
+pub fn state_dir(agent_dir: &Path) -> PathBuf {
+    agent_dir.join(".imagekit")
+}
+
+pub fn reason_file(agent_dir: &Path) -> PathBuf {
+    state_dir(agent_dir).join("shutdown-reason")
+}
+
+/// The hook: records the reason and returns at once. No AWS call, no credentials.
+pub fn record_reason() -> Result<String, std::io::Error> {
+    let reason = std::env::var(AGENT_REASON_ENV)
+        .ok()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "UNSPECIFIED".to_string());
+    let path = std::env::var_os(REASON_FILE_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| reason_file(Path::new(crate::config::defaults::agent_dir())));
+    atomic_file::write(&path, reason.as_bytes(), 0o600, None)?;
+    Ok(reason)
+}
+
+/// What the hook recorded, if it ran.
+pub fn read_reason(agent_dir: &Path) -> Option<String> {
+    std::fs::read_to_string(reason_file(agent_dir))
+        .ok()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+}

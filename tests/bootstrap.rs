@@ -1,0 +1,669 @@
+//! `imagekit-bootstrap` end to end: real moto (ASG, SSM, S3), the IMDSv2 stand-in, and a
+//! stand-in agent script that records how it was started and calls its shutdown hook.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::support::cmd::{Cmd, Run};
+use crate::support::fleet::{s3_client, Fleet};
+use crate::support::imds::{ImdsServer, InstanceMeta};
+use crate::support::moto::Account;
+
+const TOKEN: &str = "sem-agent-tok-7f3c9b1e5d2a4c68";
+
+/// Records argv, config, environment and uid; calls the hook with `$STANDIN_REASON` if set;
+/// exits `$STANDIN_EXIT`.
+const STANDIN_AGENT: &str = r#"#!/bin/sh
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+rec="$here/record"
+mkdir -p "$rec"
+printf '%s\n' "$@" > "$rec/argv"
+config=$3
+cat "$config" > "$rec/config.yaml"
+stat -c '%a %u' "$config" > "$rec/config-mode"
+env > "$rec/env"
+id -u > "$rec/uid"
+if [ -n "${STANDIN_REASON:-}" ]; then
+  hook=$(sed -n 's/^  "shutdown-hook-path": "\(.*\)",$/\1/p' "$config")
+  SEMAPHORE_AGENT_SHUTDOWN_REASON=$STANDIN_REASON sh "$hook"
+fi
+exit "${STANDIN_EXIT:-0}"
+"#;
+
+fn imds() -> &'static ImdsServer {
+    static IMDS: OnceLock<ImdsServer> = OnceLock::new();
+    IMDS.get_or_init(ImdsServer::start)
+}
+
+/// One instance's boot: a temp dir with the agent dir, config files and a power-off recorder.
+pub struct Boot {
+    pub dir: tempfile::TempDir,
+    pub instance_id: String,
+    pub account: Account,
+    pub imds_endpoint: String,
+}
+
+impl Boot {
+    pub fn new(instance_id: &str, account: &Account, imds_endpoint: String) -> Boot {
+        let dir = tempfile::tempdir().unwrap();
+        let agent_dir = dir.path().join("agent");
+        std::fs::create_dir_all(&agent_dir).unwrap();
+        let agent = agent_dir.join("agent");
+        std::fs::write(&agent, STANDIN_AGENT).unwrap();
+        let recorder = dir.path().join("poweroff");
+        std::fs::write(
+            &recorder,
+            "#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/powered-off\"\n",
+        )
+        .unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for p in [&agent, &recorder] {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }
+        }
+        Boot {
+            dir,
+            instance_id: instance_id.into(),
+            account: account.clone(),
+            imds_endpoint,
+        }
+    }
+
+    pub fn agent_dir(&self) -> PathBuf {
+        self.dir.path().join("agent")
+    }
+
+    pub fn record(&self, name: &str) -> String {
+        std::fs::read_to_string(self.agent_dir().join("record").join(name))
+            .unwrap_or_else(|e| panic!("the stand-in agent left no {name}: {e}"))
+    }
+
+    pub fn powered_off(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("powered-off")).ok()
+    }
+
+    /// Writes the `--config` file: the native keys every test needs, plus `extra`.
+    pub fn config(&self, extra: serde_json::Value) -> PathBuf {
+        let mut doc = serde_json::json!({
+            "endpoint": "example.semaphoreci.com",
+            "token_parameter": "/imagekit/agent-token",
+            "agent_dir": self.agent_dir(),
+            "boot_timeout": 20,
+            "poweroff_command": [self.dir.path().join("poweroff")],
+        });
+        let serde_json::Value::Object(extra) = extra else {
+            panic!("extra must be an object")
+        };
+        for (k, v) in extra {
+            if v.is_null() {
+                doc.as_object_mut().unwrap().remove(&k);
+            } else {
+                doc[k] = v;
+            }
+        }
+        let path = self.dir.path().join("config.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+        path
+    }
+
+    /// `imagekit-bootstrap` with this instance's environment. Credentials come from the IMDS
+    /// stand-in (instance profile), as on EC2; only the endpoint points at moto.
+    pub fn cmd(&self) -> Cmd {
+        Cmd::bootstrap()
+            .env_remove("AWS_EC2_METADATA_DISABLED")
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &self.imds_endpoint)
+            .env("AWS_ENDPOINT_URL", &self.account.endpoint)
+            .env(
+                "IMAGEKIT_BAKED_CONFIG",
+                self.dir.path().join("baked-absent.json"),
+            )
+    }
+
+    pub fn run(&self, extra: serde_json::Value, reason: Option<&str>, exit: i32) -> Run {
+        let config = self.config(extra);
+        let mut cmd = self
+            .cmd()
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&config)
+            .env("STANDIN_EXIT", exit.to_string());
+        if let Some(reason) = reason {
+            cmd = cmd.env("STANDIN_REASON", reason);
+        }
+        cmd.run()
+    }
+}
+
+/// A moto fleet of `desired` instances, the first one played by the shared IMDS server.
+async fn fleet(name: &str, desired: i32, asg_tag: bool) -> (Fleet, Boot) {
+    let account = Account::new();
+    let fleet = Fleet::create(&account, name, desired).await;
+    fleet.put_secure("/imagekit/agent-token", TOKEN).await;
+    let instance_id = fleet.instance_ids().await[0].clone();
+    let mut meta = InstanceMeta::new(&instance_id, &account);
+    if asg_tag {
+        meta.asg_tag = Some(name.to_string());
+    }
+    imds().add(meta);
+    let boot = Boot::new(&instance_id, &account, imds().endpoint_for(&instance_id));
+    (fleet, boot)
+}
+
+fn assert_token_absent(texts: &[(&str, &str)]) {
+    for (what, text) in texts {
+        assert!(
+            !text.contains(TOKEN),
+            "the token leaked into {what}:\n{text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_agent_terminates_instance_and_lowers_desired_capacity() {
+    let (fleet, boot) = fleet("idle", 2, true).await;
+    let out = boot.run(serde_json::json!({}), Some("IDLE"), 0);
+    out.success();
+
+    assert_eq!(fleet.desired().await, 1);
+    assert!(!fleet.instance_ids().await.contains(&boot.instance_id));
+    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
+    assert!(boot.powered_off().is_none());
+
+    // The agent was started as documented, with a config that holds the token, mode 0600.
+    let argv = boot.record("argv");
+    let config_path = boot.agent_dir().join("config.yaml");
+    assert_eq!(
+        argv.lines().collect::<Vec<_>>(),
+        ["start", "--config-file", config_path.to_str().unwrap()]
+    );
+    let config: serde_json::Value = serde_json::from_str(&boot.record("config.yaml")).unwrap();
+    assert_eq!(config["token"], TOKEN);
+    assert_eq!(config["endpoint"], "example.semaphoreci.com");
+    let name = config["name"].as_str().unwrap();
+    assert!(
+        name.starts_with(&format!("{}__", boot.instance_id))
+            && name.len() > boot.instance_id.len() + 2,
+        "{name}"
+    );
+    assert_eq!(config["disconnect-after-job"], true);
+    assert_eq!(config["disconnect-after-idle-timeout"], 300);
+    let mode = boot.record("config-mode");
+    let uid = unsafe { libc::getuid() };
+    assert_eq!(mode.trim(), format!("600 {uid}"));
+
+    // The token appears nowhere but in that file.
+    assert_token_absent(&[
+        ("stdout", &out.stdout()),
+        ("stderr", &out.stderr()),
+        ("the agent's argv", &argv),
+        ("the agent's environment", &boot.record("env")),
+    ]);
+    // Logs are JSON lines and say what happened.
+    let err = out.stderr();
+    for line in err.lines().filter(|l| !l.trim().is_empty()) {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+    assert!(err.contains("instance given back"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_finished_terminates_without_decrement_and_the_asg_replaces_it() {
+    let (fleet, boot) = fleet("finished", 1, false).await;
+    boot.run(serde_json::json!({}), Some("JOB_FINISHED"), 0)
+        .success();
+
+    assert_eq!(fleet.desired().await, 1);
+    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
+    let now = fleet.instance_ids().await;
+    assert_eq!(now.len(), 1, "moto launches a replacement: {now:?}");
+    assert_ne!(now[0], boot.instance_id);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crashed_agent_is_given_back_without_decrement_and_an_error_line() {
+    let (fleet, boot) = fleet("crash", 1, true).await;
+    let out = boot.run(serde_json::json!({}), None, 3);
+    out.code(1);
+    let err = out.stderr();
+    let line = err
+        .lines()
+        .find(|l| l.contains("without recording a shutdown reason"))
+        .unwrap_or_else(|| panic!("no error line about the crash:\n{err}"));
+    assert!(line.contains("\"level\":\"ERROR\""), "{line}");
+    assert_eq!(fleet.desired().await, 1);
+    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
+    assert!(!fleet.instance_ids().await.contains(&boot.instance_id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn giving_back_twice_is_harmless() {
+    let (fleet, boot) = fleet("twice", 2, true).await;
+    boot.run(serde_json::json!({}), Some("IDLE"), 0).success();
+    // A second boot of the same (now terminated) instance finds it gone and changes nothing.
+    let out = boot.run(serde_json::json!({}), Some("IDLE"), 0);
+    out.success().stderr_contains("already left its ASG");
+    assert_eq!(fleet.desired().await, 1);
+    assert!(boot.powered_off().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outside_an_asg_the_configured_poweroff_command_runs() {
+    let account = Account::new();
+    let ec2 = account.ec2(&account.region);
+    let image = ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .unwrap()
+        .images()[0]
+        .image_id()
+        .unwrap()
+        .to_string();
+    let run = ec2
+        .run_instances()
+        .image_id(image)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let instance_id = run.instances()[0].instance_id().unwrap().to_string();
+    crate::support::fleet::ssm_client(&account)
+        .put_parameter()
+        .name("/imagekit/agent-token")
+        .value(TOKEN)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    imds().add(InstanceMeta::new(&instance_id, &account));
+    let boot = Boot::new(&instance_id, &account, imds().endpoint_for(&instance_id));
+    boot.run(serde_json::json!({}), Some("IDLE"), 0).success();
+    assert!(boot.powered_off().is_some(), "the recorder did not run");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cache_bucket_is_checked_and_reaches_the_job_environment() {
+    let (fleet, boot) = fleet("cache", 1, true).await;
+    s3_client(&fleet.account)
+        .create_bucket()
+        .bucket("imagekit-cache-ok")
+        .send()
+        .await
+        .unwrap();
+    boot.run(
+        serde_json::json!({"cache_bucket": "imagekit-cache-ok", "env": {"FOO": "bar baz"}}),
+        Some("IDLE"),
+        0,
+    )
+    .success();
+    let config: serde_json::Value = serde_json::from_str(&boot.record("config.yaml")).unwrap();
+    let env: Vec<&str> = config["env-vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        env,
+        [
+            "SEMAPHORE_CACHE_BACKEND=s3",
+            "SEMAPHORE_CACHE_S3_BUCKET=imagekit-cache-ok",
+            "SEMAPHORE_CACHE_USE_EC2_INSTANCE_PROFILE=true",
+            "FOO=bar baz",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_cache_bucket_fails_fast_and_marks_unhealthy() {
+    let (fleet, boot) = fleet("nocache", 1, true).await;
+    let out = boot.run(
+        serde_json::json!({"cache_bucket": "imagekit-no-such-bucket"}),
+        Some("IDLE"),
+        0,
+    );
+    out.code(1)
+        .stderr_contains("cache bucket imagekit-no-such-bucket: does not exist");
+    assert_eq!(
+        fleet.health(&boot.instance_id).await.as_deref(),
+        Some("Unhealthy")
+    );
+    assert!(std::fs::metadata(boot.agent_dir().join("record")).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_token_parameter_marks_unhealthy_and_names_it() {
+    let (fleet, boot) = fleet("notoken", 1, true).await;
+    let out = boot.run(
+        serde_json::json!({"token_parameter": "/imagekit/not-there"}),
+        Some("IDLE"),
+        0,
+    );
+    out.code(1).stderr_contains("/imagekit/not-there");
+    assert_eq!(
+        fleet.health(&boot.instance_id).await.as_deref(),
+        Some("Unhealthy")
+    );
+    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "running");
+    assert!(!boot.agent_dir().join("config.yaml").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imds_answering_503_at_first_is_waited_for() {
+    let (fleet, boot) = fleet("imds503", 2, true).await;
+    imds().unavailable_for(&boot.instance_id, Duration::from_millis(1500));
+    boot.run(serde_json::json!({}), Some("IDLE"), 0).success();
+    assert_eq!(fleet.desired().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imds_refusing_connections_at_first_is_waited_for() {
+    let (fleet, _) = fleet("imdslate", 2, true).await;
+    let late = ImdsServer::start_late(Duration::from_millis(1500));
+    let instance_id = fleet.instance_ids().await[1].clone();
+    let mut meta = InstanceMeta::new(&instance_id, &fleet.account);
+    meta.asg_tag = Some("imdslate".into());
+    late.add(meta);
+    let boot = Boot::new(
+        &instance_id,
+        &fleet.account,
+        late.endpoint_for(&instance_id),
+    );
+    boot.run(serde_json::json!({}), Some("IDLE"), 0).success();
+    assert_eq!(fleet.desired().await, 1);
+    assert!(!fleet.instance_ids().await.contains(&instance_id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_aws_stack_parameter_gives_the_same_agent_config_as_native_keys() {
+    let (fleet, native) = fleet("stack", 2, true).await;
+    let native_keys = serde_json::json!({
+        "disconnect_after_job": false,
+        "disconnect_after_idle_timeout": 120,
+        "env": {"A": "1", "B": "two=2"},
+    });
+    native.run(native_keys, Some("JOB_FINISHED"), 0).success();
+
+    let stack_id = fleet
+        .instance_ids()
+        .await
+        .into_iter()
+        .find(|id| *id != native.instance_id)
+        .unwrap();
+    let mut meta = InstanceMeta::new(&stack_id, &fleet.account);
+    meta.asg_tag = Some("stack".into());
+    imds().add(meta);
+    fleet
+        .put_string(
+            "stack-config",
+            &serde_json::json!({
+                "endpoint": "example.semaphoreci.com",
+                "agentTokenParameterName": "/imagekit/agent-token",
+                "disconnectAfterJob": "false",
+                "disconnectAfterIdleTimeout": "120",
+                "envVars": ["A=1", "B=two=2"],
+                "sshKeysParameterName": "stack-ssh-keys",
+                "usePreSignedURL": "false",
+            })
+            .to_string(),
+        )
+        .await;
+    let stack = Boot::new(&stack_id, &fleet.account, imds().endpoint_for(&stack_id));
+    // Only what the image bakes: the agent dir and the test's power-off recorder.
+    let baked = stack.dir.path().join("baked.json");
+    std::fs::write(
+        &baked,
+        serde_json::json!({
+            "agent_dir": stack.agent_dir(),
+            "poweroff_command": [stack.dir.path().join("poweroff")],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = stack
+        .cmd()
+        .env("IMAGEKIT_BAKED_CONFIG", &baked)
+        .env("STANDIN_REASON", "JOB_FINISHED")
+        .env("RUST_LOG", "info,imagekit_bootstrap=debug")
+        .args([
+            "run",
+            "--log-format",
+            "json",
+            "--config-parameter",
+            "stack-config",
+        ])
+        .run();
+    out.success();
+    let err = out.stderr();
+    for key in ["sshKeysParameterName", "usePreSignedURL"] {
+        let lines = err
+            .lines()
+            .filter(|l| l.contains("\"level\":\"DEBUG\"") && l.contains(key))
+            .count();
+        assert_eq!(lines, 1, "one debug line for {key}:\n{err}");
+    }
+
+    let strip = |text: String| {
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v.as_object_mut().unwrap().remove("name");
+        v.as_object_mut().unwrap().remove("shutdown-hook-path");
+        v
+    };
+    assert_eq!(
+        strip(native.record("config.yaml")),
+        strip(stack.record("config.yaml"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_sh_boots_as_agent_aws_stack_user_data_calls_it() {
+    let (fleet, boot) = fleet("startsh", 2, true).await;
+    fleet
+        .put_string(
+            "startsh-config",
+            &serde_json::json!({
+                "endpoint": "example.semaphoreci.com",
+                "agentTokenParameterName": "/imagekit/agent-token",
+                "disconnectAfterJob": "true",
+                "disconnectAfterIdleTimeout": "300",
+                "envVars": [],
+            })
+            .to_string(),
+        )
+        .await;
+    let baked = boot.dir.path().join("baked.json");
+    std::fs::write(
+        &baked,
+        serde_json::json!({
+            "agent_dir": boot.agent_dir(),
+            "poweroff_command": [boot.dir.path().join("poweroff")],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let start_sh = crate::support::repo_root().join("packer/files/start.sh");
+    // agent-aws-stack's user-data runs the script with the parameter's name as its argument.
+    let out = Cmd::new("bash")
+        .arg(&start_sh)
+        .arg("startsh-config")
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &boot.imds_endpoint)
+        .env("AWS_ENDPOINT_URL", &boot.account.endpoint)
+        .env("IMAGEKIT_BAKED_CONFIG", &baked)
+        .env("IMAGEKIT_BOOTSTRAP_BIN", crate::support::bootstrap_bin())
+        .env("STANDIN_REASON", "IDLE")
+        .run();
+    out.success();
+    let config: serde_json::Value = serde_json::from_str(&boot.record("config.yaml")).unwrap();
+    assert_eq!(config["token"], TOKEN);
+    assert_eq!(fleet.desired().await, 1);
+}
+
+#[test]
+fn bad_config_is_one_line_and_exit_2_before_any_aws_call() {
+    let account = Account::new();
+    let server = ImdsServer::start();
+    let boot = Boot::new(
+        "i-0badc0nf1g",
+        &account,
+        server.endpoint_for("i-0badc0nf1g"),
+    );
+    let config = boot.config(serde_json::json!({"disconect_after_job": true}));
+    let out = boot
+        .cmd()
+        .args(["run", "--log-format", "human", "--config"])
+        .arg(&config)
+        .run();
+    out.code(2);
+    let line = out.one_line_error();
+    assert!(
+        line.contains("`disconect_after_job`") && line.contains("unknown key"),
+        "{line}"
+    );
+    assert_eq!(
+        server.requests(),
+        0,
+        "no metadata call before the config is valid"
+    );
+
+    let config = boot.config(serde_json::json!({"boot_timeout": "soon"}));
+    let out = boot.cmd().args(["run", "--config"]).arg(&config).run();
+    out.code(2);
+    assert!(out.one_line_error().contains("`boot_timeout`"));
+
+    let config = boot.config(serde_json::json!({"token_parameter": null}));
+    let out = boot.cmd().args(["run", "--config"]).arg(&config).run();
+    out.code(2);
+    assert!(out.one_line_error().contains("token_parameter"));
+    assert!(!boot.agent_dir().join("config.yaml").exists());
+}
+
+#[test]
+fn on_shutdown_records_the_reason_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reason");
+    Cmd::bootstrap()
+        .arg("on-shutdown")
+        .env("SEMAPHORE_AGENT_SHUTDOWN_REASON", "IDLE")
+        .env("IMAGEKIT_SHUTDOWN_REASON_FILE", &file)
+        .run()
+        .success();
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "IDLE");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+#[test]
+fn show_config_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let baked = dir.path().join("bootstrap.json");
+    std::fs::write(
+        &baked,
+        r#"{"agent_user":"semaphore","cache_bucket":"fleet-cache","token_parameter":"/fleet/token"}"#,
+    )
+    .unwrap();
+    let file = dir.path().join("override.json");
+    std::fs::write(
+        &file,
+        r#"{"endpoint":"acme.semaphoreci.com","env":{"DOCKER_HOST":"unix:///run/docker.sock"}}"#,
+    )
+    .unwrap();
+    let out = Cmd::bootstrap()
+        .env("IMAGEKIT_BAKED_CONFIG", &baked)
+        .args(["show-config", "--config"])
+        .arg(&file)
+        .run();
+    out.success();
+    insta::assert_snapshot!("bootstrap_show_config", out.stdout());
+}
+
+#[test]
+fn help_snapshots() {
+    for args in [
+        vec!["--help"],
+        vec!["run", "--help"],
+        vec!["on-shutdown", "--help"],
+        vec!["show-config", "--help"],
+    ] {
+        let out = Cmd::bootstrap().args(&args).env("COLUMNS", "100").run();
+        out.success();
+        let name = format!("bootstrap_help_{}", args[0].trim_start_matches('-'));
+        insta::assert_snapshot!(name, out.stdout());
+    }
+}
+
+/// Load: 200 boots at once against one moto and one IMDS server. Run by `bench/bootstrap.sh`
+/// (`--ignored`): it is too heavy for every CI run on 2 shared cores.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn load_200_concurrent_boots_all_reach_their_agent() {
+    let n: usize = std::env::var("IMAGEKIT_LOAD_BOOTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let account = Account::new();
+    let fleet = Fleet::create(&account, "load", n as i32).await;
+    fleet.put_secure("/imagekit/agent-token", TOKEN).await;
+    let ids = fleet.instance_ids().await;
+    assert_eq!(ids.len(), n);
+    let server = ImdsServer::start();
+    let boots: Vec<Boot> = ids
+        .iter()
+        .map(|id| {
+            let mut meta = InstanceMeta::new(id, &account);
+            meta.asg_tag = Some("load".into());
+            server.add(meta);
+            Boot::new(id, &account, server.endpoint_for(id))
+        })
+        .collect();
+    let children: Vec<_> = boots
+        .iter()
+        .map(|b| {
+            let config = b.config(serde_json::json!({"boot_timeout": 120}));
+            let mut cmd = b
+                .cmd()
+                .args(["run", "--log-format", "json", "--config"])
+                .arg(&config)
+                .env("STANDIN_REASON", "IDLE")
+                .into_command();
+            cmd.stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .stdin(std::process::Stdio::null());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for (boot, child) in boots.iter().zip(children) {
+        let out = child.wait_with_output().unwrap();
+        if !out.status.success() {
+            failures.push(format!(
+                "{}: {}",
+                boot.instance_id,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    let reached = boots
+        .iter()
+        .filter(|b| b.agent_dir().join("record/argv").exists())
+        .count();
+    eprintln!("load: {reached}/{n} boots reached their agent");
+    assert!(
+        failures.is_empty(),
+        "{} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(reached, n);
+    assert_eq!(fleet.desired().await, 0);
+}

@@ -1,0 +1,260 @@
+//! A small IMDSv2 server: the only hand-made stand-in for an AWS service, because no emulator
+//! does IMDSv2 fully.
+//!
+//! One server plays many instances: aws-config keeps the path prefix of
+//! `AWS_EC2_METADATA_SERVICE_ENDPOINT`, so instance `i-abc` lives under
+//! `http://127.0.0.1:PORT/i-abc/latest/...`. It serves the token PUT (TTL header required),
+//! 401 for a missing, stale or foreign token, the identity document, life cycle, the ASG tag,
+//! and instance-profile credentials for the instance's moto account.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
+use axum::Router;
+
+use super::moto::Account;
+
+pub const ROLE: &str = "imagekit-agent";
+
+/// What the server reports for one instance.
+#[derive(Clone, Debug)]
+pub struct InstanceMeta {
+    pub instance_id: String,
+    pub account: Account,
+    pub availability_zone: String,
+    pub instance_type: String,
+    /// `on-demand` or `spot`.
+    pub life_cycle: String,
+    /// Served as the `aws:autoscaling:groupName` instance tag; `None` answers 404 there.
+    pub asg_tag: Option<String>,
+}
+
+impl InstanceMeta {
+    pub fn new(instance_id: &str, account: &Account) -> InstanceMeta {
+        InstanceMeta {
+            instance_id: instance_id.into(),
+            account: account.clone(),
+            availability_zone: format!("{}a", account.region),
+            instance_type: "t3.micro".into(),
+            life_cycle: "on-demand".into(),
+            asg_tag: None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    instances: HashMap<String, InstanceMeta>,
+    /// token → (instance id, expiry)
+    tokens: HashMap<String, (String, Instant)>,
+    /// instance id → answer 503 to everything until then
+    unavailable_until: HashMap<String, Instant>,
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    inner: Arc<Mutex<Inner>>,
+    next_token: Arc<AtomicU64>,
+    requests: Arc<AtomicU64>,
+    unauthorized: Arc<AtomicU64>,
+}
+
+pub struct ImdsServer {
+    pub addr: SocketAddr,
+    shared: Shared,
+}
+
+impl ImdsServer {
+    /// Starts on a free port at once.
+    pub fn start() -> ImdsServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        ImdsServer::serve(addr, Some(listener), Duration::ZERO)
+    }
+
+    /// Listens on `port` only after `delay`: until then connections are refused, as at early
+    /// boot.
+    pub fn start_late(delay: Duration) -> ImdsServer {
+        let port = super::moto::free_port();
+        ImdsServer::serve(SocketAddr::from(([127, 0, 0, 1], port)), None, delay)
+    }
+
+    fn serve(
+        addr: SocketAddr,
+        listener: Option<std::net::TcpListener>,
+        delay: Duration,
+    ) -> ImdsServer {
+        let shared = Shared::default();
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                tokio::time::sleep(delay).await;
+                let listener = match listener {
+                    Some(l) => {
+                        l.set_nonblocking(true).unwrap();
+                        tokio::net::TcpListener::from_std(l).unwrap()
+                    }
+                    None => tokio::net::TcpListener::bind(addr).await.unwrap(),
+                };
+                // Without TCP_NODELAY every kept-alive reply waits ~40 ms for delayed ACKs.
+                let listener = listener.tap_io(|s| {
+                    let _ = s.set_nodelay(true);
+                });
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        ImdsServer { addr, shared }
+    }
+
+    pub fn add(&self, meta: InstanceMeta) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        inner.instances.insert(meta.instance_id.clone(), meta);
+    }
+
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT` for one instance.
+    pub fn endpoint_for(&self, instance_id: &str) -> String {
+        format!("http://{}/{instance_id}/", self.addr)
+    }
+
+    /// Answers 503 to every request for `instance_id` during the next `period`.
+    pub fn unavailable_for(&self, instance_id: &str, period: Duration) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        inner
+            .unavailable_until
+            .insert(instance_id.into(), Instant::now() + period);
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn unauthorized(&self) -> u64 {
+        self.shared.unauthorized.load(Ordering::Relaxed)
+    }
+}
+
+fn status(code: StatusCode) -> Response {
+    (code, "").into_response()
+}
+
+async fn handle(
+    State(shared): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    let path = uri.path().trim_start_matches('/');
+    let Some((instance_id, rest)) = path.split_once('/') else {
+        return status(StatusCode::NOT_FOUND);
+    };
+    let mut inner = shared.inner.lock().unwrap();
+    let Some(meta) = inner.instances.get(instance_id).cloned() else {
+        return status(StatusCode::NOT_FOUND);
+    };
+    if let Some(until) = inner.unavailable_until.get(instance_id) {
+        if Instant::now() < *until {
+            return status(StatusCode::SERVICE_UNAVAILABLE);
+        }
+    }
+    if rest == "latest/api/token" {
+        if method != Method::PUT {
+            return status(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        let ttl = headers
+            .get("x-aws-ec2-metadata-token-ttl-seconds")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let Some(ttl) = ttl.filter(|t| (1..=21600).contains(t)) else {
+            return status(StatusCode::BAD_REQUEST);
+        };
+        let n = shared.next_token.fetch_add(1, Ordering::Relaxed);
+        let token = format!("imds-token-{n}-{}", std::process::id());
+        inner.tokens.insert(
+            token.clone(),
+            (
+                instance_id.to_string(),
+                Instant::now() + Duration::from_secs(ttl),
+            ),
+        );
+        return Response::builder()
+            .header("x-aws-ec2-metadata-token-ttl-seconds", ttl.to_string())
+            .body(Body::from(token))
+            .unwrap();
+    }
+    if method != Method::GET {
+        return status(StatusCode::METHOD_NOT_ALLOWED);
+    }
+    let authorized = headers
+        .get("x-aws-ec2-metadata-token")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| inner.tokens.get(t))
+        .is_some_and(|(owner, expiry)| owner == instance_id && Instant::now() < *expiry);
+    if !authorized {
+        shared.unauthorized.fetch_add(1, Ordering::Relaxed);
+        return status(StatusCode::UNAUTHORIZED);
+    }
+    drop(inner);
+    let region = meta.account.region.clone();
+    let body = match rest {
+        "latest/dynamic/instance-identity/document" => serde_json::json!({
+            "accountId": meta.account.id,
+            "architecture": "x86_64",
+            "availabilityZone": meta.availability_zone,
+            "imageId": "ami-00000000000000000",
+            "instanceId": meta.instance_id,
+            "instanceType": meta.instance_type,
+            "privateIp": "10.0.0.1",
+            "region": region,
+            "version": "2017-09-30",
+        })
+        .to_string(),
+        "latest/meta-data/instance-id" => meta.instance_id.clone(),
+        "latest/meta-data/instance-type" => meta.instance_type.clone(),
+        "latest/meta-data/instance-life-cycle" => meta.life_cycle.clone(),
+        "latest/meta-data/placement/region" => region,
+        "latest/meta-data/placement/availability-zone" => meta.availability_zone.clone(),
+        "latest/meta-data/tags/instance/aws:autoscaling:groupName" => match &meta.asg_tag {
+            Some(name) => name.clone(),
+            None => return status(StatusCode::NOT_FOUND),
+        },
+        "latest/meta-data/iam/security-credentials"
+        | "latest/meta-data/iam/security-credentials/" => ROLE.to_string(),
+        p if p == format!("latest/meta-data/iam/security-credentials/{ROLE}") => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            let iso = |t: i64| {
+                aws_smithy_types::DateTime::from_secs(t)
+                    .fmt(aws_smithy_types::date_time::Format::DateTime)
+                    .unwrap()
+            };
+            serde_json::json!({
+                "Code": "Success",
+                "LastUpdated": iso(now),
+                "Type": "AWS-HMAC",
+                "AccessKeyId": meta.account.access_key,
+                "SecretAccessKey": meta.account.secret_key,
+                "Token": "imds-session-token",
+                "Expiration": iso(now + 6 * 3600),
+            })
+            .to_string()
+        }
+        _ => return status(StatusCode::NOT_FOUND),
+    };
+    body.into_response()
+}
