@@ -6,7 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod ci_api;
 pub mod cmd;
+pub mod lambda_api;
 pub mod moto;
 
 use std::path::PathBuf;
