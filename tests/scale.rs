@@ -343,12 +343,18 @@ async fn dry_run_decides_but_changes_nothing() {
     let fleet = Fleet::new(0, 10, 1).await;
     let api = CiApi::start(&fleet.token);
     api.set_queue(4, 0);
-    let out = fleet
-        .scale("semaphore", &api, &["--once", "--json", "--dry-run"])
-        .run();
+    // --metrics too: moto must accept the signed PutMetricData.
+    let flags = ["--once", "--json", "--dry-run", "--metrics"];
+    let out = fleet.scale("semaphore", &api, &flags).run();
     out.success()
         .stderr_contains("would raise ASG ci-agents desired 1 → 4 (dry run)");
+    assert!(
+        !out.stderr().contains("metrics not published"),
+        "{}",
+        out.stderr()
+    );
     let tick = one_tick(&out.stdout());
+    assert!(tick.get("metrics_error").is_none(), "{tick}");
     assert_eq!(tick["action"], "would_raise");
     assert_eq!(tick["target"], 4);
     assert_eq!(fleet.desired().await, 1);
