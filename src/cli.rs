@@ -26,7 +26,7 @@ pub enum Command {
     /// it: idle agents give their instances back themselves. With AWS_LAMBDA_RUNTIME_API set, the
     /// binary serves the Lambda runtime instead and reads these settings from the IMAGEKIT_SCALE_*
     /// variables shown below.
-    Scale(ScaleArgs),
+    Scale(Box<ScaleArgs>),
 }
 
 /// Which CI system's queue to read.
