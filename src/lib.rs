@@ -14,5 +14,6 @@ pub mod output;
 pub mod packer;
 pub mod prune;
 pub mod render;
+pub mod scale;
 pub mod spec;
 pub mod userdata;

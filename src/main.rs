@@ -1,10 +1,17 @@
 use std::process::ExitCode;
 
-use imagekit::cli::{Cli, Command, ImagesCommand};
-use imagekit::exit::{status_of, ExitStatus};
+use imagekit::cli::{Cli, Command, ImagesCommand, LambdaCli};
+use imagekit::exit::{parse_cli, status_of, ExitStatus};
+use imagekit_bootstrap::logging::LogFormat;
 
 fn main() -> ExitCode {
-    let cli: Cli = imagekit::exit::parse_cli();
+    // In Lambda, the runtime starts this binary as `bootstrap` with no arguments.
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        let lambda: LambdaCli = parse_cli();
+        imagekit_bootstrap::logging::init(LogFormat::Json, "info");
+        return finish(imagekit::scale::lambda::command(&lambda.scale));
+    }
+    let cli: Cli = parse_cli();
     imagekit_bootstrap::logging::init(cli.log_format, "info");
     let result: anyhow::Result<ExitStatus> = match cli.command {
         Command::Version => {
@@ -45,7 +52,12 @@ fn main() -> ExitCode {
                 ExitStatus::Success
             })
             .map_err(anyhow::Error::from),
+        Command::Scale(args) => imagekit::scale::command(&args),
     };
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<ExitStatus>) -> ExitCode {
     match result {
         Ok(status) => status.into(),
         Err(err) => {

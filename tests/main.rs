@@ -9,5 +9,6 @@ mod harness;
 mod iam;
 mod images;
 mod render;
+mod scale;
 mod spec;
 mod userdata;

@@ -6,10 +6,12 @@
 
 #![allow(dead_code)]
 
+pub mod ci_api;
 pub mod cmd;
 pub mod dist;
 pub mod fleet;
 pub mod imds;
+pub mod lambda_api;
 pub mod moto;
 pub mod moto_iam;
 

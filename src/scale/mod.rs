@@ -1,0 +1,453 @@
+//! `imagekit scale`: grows an Auto Scaling group from a CI system's job queue.
+//!
+//! Each tick reads the queue (one request, 1 s budget, no retry: the next tick is the retry),
+//! reads the group, decides with [`decision::decide`], and raises the desired capacity when the
+//! queue needs more. It never lowers it: instances leave on their own when idle. Each tick logs
+//! one line saying what it saw, what it decided and why; `--json` adds one JSON object per tick
+//! on stdout.
+
+pub mod buildkite;
+pub mod circleci;
+pub mod decision;
+pub mod lambda;
+pub mod metrics;
+pub mod semaphore;
+pub mod settings;
+pub mod source;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::SdkConfig;
+use serde::Serialize;
+
+use crate::cli::{Ci, ScaleArgs};
+use crate::exit::ExitStatus;
+
+use decision::{decide, Decision, Inputs, Why};
+use settings::Settings;
+use source::{QueueSource, QueueState, TokenCache};
+
+/// AWS calls get a short budget and no retry either: a tick must stay short, and the next tick
+/// is the retry.
+const AWS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The group as DescribeAutoScalingGroups shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub desired: u32,
+    pub min: u32,
+    pub max: u32,
+}
+
+/// What a tick did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// SetDesiredCapacity raised the group.
+    Raise,
+    /// A raise was due, but `--dry-run` held it back.
+    WouldRaise,
+    /// Nothing to change (or nothing known well enough to change it).
+    Keep,
+    /// A raise was due and SetDesiredCapacity failed.
+    Failed,
+}
+
+/// One tick, as logged and printed with `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TickReport {
+    pub ci: &'static str,
+    pub asg: String,
+    /// The queue, when it could be read.
+    pub queue: Option<QueueState>,
+    /// The group before the tick, when it could be read.
+    pub group: Option<Group>,
+    /// The bounds used (flags, else the group's own).
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+    /// The capacity the queue calls for, when known.
+    pub target: Option<u32>,
+    pub action: Action,
+    /// The group's desired capacity after the tick, when known.
+    pub desired: Option<u32>,
+    /// Why the tick did what it did.
+    pub reason: String,
+    /// What went wrong, if anything (queue, group or SetDesiredCapacity).
+    pub error: Option<String>,
+    /// Why `--metrics` could not publish, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_error: Option<String>,
+    /// Whether the tick read everything it needed and carried out its decision.
+    pub ok: bool,
+    /// The whole tick, the CI API's share of it, and the rest (the tick's own time).
+    pub tick_ms: f64,
+    pub api_ms: f64,
+    pub own_ms: f64,
+}
+
+/// The scaler's state across ticks: clients and the cached token.
+pub struct Scaler {
+    settings: Settings,
+    source: Box<dyn QueueSource>,
+    autoscaling: aws_sdk_autoscaling::Client,
+    metrics: Option<metrics::Publisher>,
+}
+
+impl Scaler {
+    pub async fn new(settings: Settings) -> Scaler {
+        imagekit_bootstrap::aws::install_crypto_provider();
+        let sdk = sdk_config(settings.region.clone()).await;
+        let tokens = TokenCache::new(
+            aws_sdk_ssm::Client::new(&sdk),
+            settings.token_parameter.clone(),
+        );
+        let http = source::http_client();
+        let base = settings.base_url.as_str();
+        let source: Box<dyn QueueSource> = match settings.ci {
+            Ci::Semaphore => Box::new(semaphore::Semaphore::new(http, tokens, base)),
+            Ci::Buildkite => Box::new(buildkite::Buildkite::new(
+                http,
+                tokens,
+                base,
+                settings.queue.clone().unwrap_or_default(),
+            )),
+            Ci::Circleci => Box::new(circleci::Circleci::new(
+                http,
+                tokens,
+                base,
+                settings.resource_class.clone().unwrap_or_default(),
+            )),
+        };
+        let metrics = settings.metrics.then(|| {
+            metrics::Publisher::new(
+                &sdk,
+                settings.metrics_namespace.clone(),
+                settings.asg.clone(),
+                source.name(),
+            )
+        });
+        Scaler {
+            autoscaling: aws_sdk_autoscaling::Client::new(&sdk),
+            settings,
+            source,
+            metrics,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// One tick: read the queue, read the group, decide, act. Never fails: what went wrong is in
+    /// the report, and the group is left alone.
+    pub async fn tick(&mut self) -> TickReport {
+        let start = Instant::now();
+        let queue = self.source.poll().await;
+        let api = start.elapsed();
+        let mut report = TickReport {
+            ci: self.source.name(),
+            asg: self.settings.asg.clone(),
+            queue: queue.as_ref().ok().copied(),
+            group: None,
+            min: None,
+            max: None,
+            target: None,
+            action: Action::Keep,
+            desired: None,
+            reason: String::new(),
+            error: None,
+            metrics_error: None,
+            ok: false,
+            tick_ms: 0.0,
+            api_ms: 0.0,
+            own_ms: 0.0,
+        };
+        match self.describe_group().await {
+            Err(err) => {
+                report.reason = "the group could not be read, so nothing was changed".into();
+                report.error = Some(match &queue {
+                    Ok(_) => err,
+                    Err(q) => format!("{q}; {err}"),
+                });
+            }
+            Ok(group) => {
+                report.group = Some(group);
+                report.desired = Some(group.desired);
+                let min = self.settings.min.unwrap_or(group.min);
+                // AWS refuses a desired capacity above the group's MaxSize.
+                let max = self.settings.max.unwrap_or(group.max).min(group.max);
+                report.min = Some(min);
+                report.max = Some(max);
+                let inputs = Inputs {
+                    jobs: queue.as_ref().ok().map(QueueState::jobs),
+                    current: group.desired,
+                    min,
+                    max,
+                    overprovision: self.settings.overprovision,
+                    agents_per_instance: self.settings.agents_per_instance,
+                };
+                let decision = decide(&inputs);
+                report.target = decision.target();
+                report.reason = self.explain(&inputs, &decision);
+                match decision {
+                    Decision::Keep { why, .. } => {
+                        if why == Why::QueueUnknown {
+                            report.error = queue.as_ref().err().map(ToString::to_string);
+                        } else {
+                            report.ok = true;
+                        }
+                    }
+                    Decision::Raise { .. } if self.settings.dry_run => {
+                        report.action = Action::WouldRaise;
+                        report.ok = true;
+                    }
+                    Decision::Raise { to, .. } => match self.set_desired(to).await {
+                        Ok(()) => {
+                            report.action = Action::Raise;
+                            report.desired = Some(to);
+                            report.ok = true;
+                        }
+                        Err(err) => {
+                            report.action = Action::Failed;
+                            report.error = Some(err);
+                        }
+                    },
+                }
+            }
+        }
+        if let (Some(publisher), Ok(q)) = (&self.metrics, &queue) {
+            // Metrics are for people; a failure to publish them never fails the scaling.
+            report.metrics_error = publisher.publish(q, &report).await.err();
+        }
+        let total = start.elapsed();
+        report.tick_ms = millis(total);
+        report.api_ms = millis(api);
+        report.own_ms = millis(total.saturating_sub(api));
+        report
+    }
+
+    fn explain(&self, inputs: &Inputs, decision: &Decision) -> String {
+        let asg = &self.settings.asg;
+        let current = inputs.current;
+        let Some(jobs) = inputs.jobs else {
+            return format!(
+                "queue unknown, so ASG {asg} desired stays {current}; the next tick retries"
+            );
+        };
+        let per = inputs.agents_per_instance;
+        let target = decision.target().unwrap_or(current);
+        let why_target = format!(
+            "{jobs} job(s) / {per} agent(s) per instance + overprovision {} within [{}, {}] → {target}",
+            self.settings.overprovision, inputs.min, inputs.max
+        );
+        match decision {
+            Decision::Raise { to, .. } if self.settings.dry_run => {
+                format!("{why_target}; would raise ASG {asg} desired {current} → {to} (dry run)")
+            }
+            Decision::Raise { to, .. } => {
+                format!("{why_target}; raising ASG {asg} desired {current} → {to}")
+            }
+            Decision::Keep {
+                why: Why::Enough, ..
+            } => format!("{why_target}; ASG {asg} desired {current} already matches"),
+            Decision::Keep { .. } => format!(
+                "{why_target}; ASG {asg} desired {current} is above it and is left alone \
+                 (never scales in: idle instances leave on their own)"
+            ),
+        }
+    }
+
+    async fn describe_group(&self) -> Result<Group, String> {
+        let asg = &self.settings.asg;
+        let out = self
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(asg)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "DescribeAutoScalingGroups {asg}: {}",
+                    aws_sdk_autoscaling::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let group = out
+            .auto_scaling_groups()
+            .iter()
+            .find(|g| g.auto_scaling_group_name() == Some(asg.as_str()))
+            .ok_or_else(|| {
+                format!("DescribeAutoScalingGroups: no Auto Scaling group named {asg}")
+            })?;
+        let count = |v: Option<i32>| v.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+        Ok(Group {
+            desired: count(group.desired_capacity()),
+            min: count(group.min_size()),
+            max: count(group.max_size()),
+        })
+    }
+
+    async fn set_desired(&self, to: u32) -> Result<(), String> {
+        let asg = &self.settings.asg;
+        self.autoscaling
+            .set_desired_capacity()
+            .auto_scaling_group_name(asg)
+            .desired_capacity(i32::try_from(to).unwrap_or(i32::MAX))
+            .honor_cooldown(false)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                format!(
+                    "SetDesiredCapacity {asg} to {to}: {}",
+                    aws_sdk_autoscaling::error::DisplayErrorContext(&e)
+                )
+            })
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// The shared SDK config, with the scaler's short timeouts and no retries.
+async fn sdk_config(region: Option<String>) -> SdkConfig {
+    imagekit_bootstrap::aws::sdk_config(region)
+        .await
+        .into_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(AWS_TIMEOUT)
+                .connect_timeout(AWS_TIMEOUT)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(1))
+        .build()
+}
+
+/// Logs a tick as one line, and prints it as one JSON line when `json`.
+pub fn emit(report: &TickReport, json: bool) {
+    let seen = match &report.queue {
+        Some(q) => format!(
+            "{} queue: {} waiting, {} running{}",
+            report.ci,
+            q.waiting,
+            q.running,
+            q.idle_agents
+                .map(|n| format!(", {n} idle agent(s)"))
+                .unwrap_or_default()
+        ),
+        None => format!("{} queue: unreadable", report.ci),
+    };
+    let action = match report.action {
+        Action::Raise => "raise",
+        Action::WouldRaise => "would-raise",
+        Action::Keep => "keep",
+        Action::Failed => "failed",
+    };
+    let metrics = report
+        .metrics_error
+        .as_deref()
+        .map(|e| format!("; metrics not published: {e}"))
+        .unwrap_or_default();
+    match &report.error {
+        None if report.metrics_error.is_some() => tracing::warn!(
+            asg = %report.asg,
+            action,
+            desired = report.desired,
+            tick_ms = report.tick_ms,
+            "{seen}; {}{metrics}",
+            report.reason
+        ),
+        None => tracing::info!(
+            asg = %report.asg,
+            action,
+            desired = report.desired,
+            tick_ms = report.tick_ms,
+            "{seen}; {}",
+            report.reason
+        ),
+        Some(error) => tracing::warn!(
+            asg = %report.asg,
+            action,
+            desired = report.desired,
+            tick_ms = report.tick_ms,
+            "{seen}; {}; error: {error}{metrics}",
+            report.reason
+        ),
+    }
+    if json {
+        if let Ok(line) = serde_json::to_string(report) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}
+
+/// `imagekit scale`: validates the flags, then runs ticks until stopped (or one with `--once`).
+pub fn command(args: &ScaleArgs) -> anyhow::Result<ExitStatus> {
+    let settings = Settings::from_args(args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(run(settings)))
+}
+
+/// The daemon: a jittered first tick (so a fleet of scalers does not poll in step), then one tick
+/// every interval. SIGTERM stops it cleanly (0); Ctrl-C too, with 130.
+pub async fn run(settings: Settings) -> ExitStatus {
+    let json = settings.json;
+    let interval = settings.interval;
+    let mut scaler = Scaler::new(settings).await;
+    if scaler.settings().once {
+        let report = scaler.tick().await;
+        emit(&report, json);
+        return if report.ok {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        };
+    }
+    let jitter = interval.mul_f64(rand::random::<f64>());
+    tracing::info!(
+        asg = %scaler.settings().asg,
+        "scaling every {} ms; first tick in {} ms (jitter)",
+        interval.as_millis(),
+        jitter.as_millis()
+    );
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + jitter, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let stop = stop_signal();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            status = &mut stop => {
+                tracing::info!("stopping");
+                return status;
+            }
+            _ = ticker.tick() => {
+                let report = scaler.tick().await;
+                emit(&report, json);
+            }
+        }
+    }
+}
+
+/// Resolves on SIGTERM (→ success) or Ctrl-C (→ 130).
+async fn stop_signal() -> ExitStatus {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = term.recv() => ExitStatus::Success,
+                _ = tokio::signal::ctrl_c() => ExitStatus::Interrupted,
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    ExitStatus::Interrupted
+}

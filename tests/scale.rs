@@ -1,0 +1,683 @@
+//! `imagekit scale` against moto (the ASG and the SSM token) and the CI API stand-in, for each
+//! CI system; and Lambda mode against a Runtime API stand-in.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::ci_api::{CiApi, Fault};
+use crate::support::cmd::Cmd;
+use crate::support::lambda_api::{self, LambdaApi};
+use crate::support::moto::Account;
+
+/// A moto account with an ASG (via a launch template) and the CI token as a SecureString.
+struct Fleet {
+    account: Account,
+    asg: String,
+    parameter: String,
+    token: String,
+}
+
+impl Fleet {
+    async fn new(min: i32, max: i32, desired: i32) -> Fleet {
+        let account = Account::new();
+        let config = account.sdk_config(&account.region);
+        let ec2 = aws_sdk_ec2::Client::new(&config);
+        let image = ec2
+            .describe_images()
+            .owners("amazon")
+            .send()
+            .await
+            .unwrap()
+            .images()
+            .iter()
+            .find_map(|i| i.image_id().map(str::to_string))
+            .expect("moto ships some Amazon AMIs");
+        ec2.create_launch_template()
+            .launch_template_name("agents")
+            .launch_template_data(
+                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                    .image_id(image)
+                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let asg = "ci-agents".to_string();
+        aws_sdk_autoscaling::Client::new(&config)
+            .create_auto_scaling_group()
+            .auto_scaling_group_name(&asg)
+            .launch_template(
+                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                    .launch_template_name("agents")
+                    .version("$Latest")
+                    .build(),
+            )
+            .min_size(min)
+            .max_size(max)
+            .desired_capacity(desired)
+            .availability_zones("us-east-1a")
+            .send()
+            .await
+            .unwrap();
+        let fleet = Fleet {
+            parameter: "/imagekit/ci-token".into(),
+            token: format!("tok-{}-s3cr3t", account.id),
+            account,
+            asg,
+        };
+        fleet.put_token(&fleet.token.clone()).await;
+        fleet
+    }
+
+    async fn put_token(&self, value: &str) {
+        aws_sdk_ssm::Client::new(&self.account.sdk_config(&self.account.region))
+            .put_parameter()
+            .name(&self.parameter)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn desired(&self) -> i32 {
+        aws_sdk_autoscaling::Client::new(&self.account.sdk_config(&self.account.region))
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(&self.asg)
+            .send()
+            .await
+            .unwrap()
+            .auto_scaling_groups()[0]
+            .desired_capacity()
+            .unwrap()
+    }
+
+    /// `imagekit scale` for `ci` against the stand-in, plus `extra` flags.
+    fn scale(&self, ci: &str, api: &CiApi, extra: &[&str]) -> Cmd {
+        let mut cmd = Cmd::imagekit()
+            .envs(self.account.env())
+            .args([
+                "--log-format",
+                "human",
+                "scale",
+                "--asg",
+                &self.asg,
+                "--ci",
+                ci,
+            ])
+            .args([
+                "--token-parameter",
+                &self.parameter,
+                "--endpoint",
+                &api.url(),
+            ]);
+        cmd = match ci {
+            "buildkite" => cmd.args(["--queue", "linux-large"]),
+            "circleci" => cmd.args(["--resource-class", "imagekit/linux-large"]),
+            _ => cmd,
+        };
+        cmd.args(extra)
+    }
+}
+
+/// A running daemon whose `--json` ticks arrive one by one.
+struct Daemon {
+    child: Child,
+    ticks: Receiver<Value>,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Daemon {
+    fn spawn(cmd: Cmd) -> Daemon {
+        let mut command = cmd.into_command();
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let (tx, ticks) = mpsc::channel();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().unwrap();
+        let all = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                all.lock().unwrap().push_str(&line);
+                all.lock().unwrap().push('\n');
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let mut err = child.stderr.take().unwrap();
+        let all = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                all.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Daemon {
+            child,
+            ticks,
+            stdout,
+            stderr,
+        }
+    }
+
+    #[track_caller]
+    fn next_tick(&self) -> Value {
+        self.ticks
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no tick within 30 s\n--- stderr ---\n{}",
+                    self.stderr.lock().unwrap()
+                )
+            })
+    }
+
+    /// SIGTERM, then the exit code and everything it wrote.
+    fn stop(mut self) -> (Option<i32>, String, String) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let out = self.stdout.lock().unwrap().clone();
+        let err = self.stderr.lock().unwrap().clone();
+        (status.code(), out, err)
+    }
+}
+
+fn one_tick(stdout: &str) -> Value {
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "--once --json prints one line: {stdout}");
+    serde_json::from_str(lines[0]).unwrap()
+}
+
+#[track_caller]
+fn assert_no_secret(secret: &str, texts: &[&str]) {
+    for text in texts {
+        assert!(
+            !text.contains(secret),
+            "the token leaked into output:\n{text}"
+        );
+    }
+}
+
+/// The stand-in saw the right path, query and token for `ci`.
+fn assert_asked_right(ci: &str, api: &CiApi) {
+    let seen = api.requests();
+    assert!(!seen.is_empty());
+    for s in &seen {
+        assert!(s.authorized, "{ci}: request without the right token: {s:?}");
+        match ci {
+            "semaphore" => assert_eq!(s.path, "/api/v1/self_hosted_agents/metrics"),
+            "buildkite" => {
+                assert_eq!(s.path, "/v3/metrics/queue");
+                assert_eq!(s.query.get("name").map(String::as_str), Some("linux-large"));
+            }
+            _ => {
+                assert!(s.path == "/api/v2/tasks" || s.path == "/api/v2/tasks/running");
+                assert_eq!(
+                    s.query.get("resource-class").map(String::as_str),
+                    Some("imagekit/linux-large")
+                );
+            }
+        }
+    }
+    if ci == "circleci" {
+        assert!(seen.iter().any(|s| s.path == "/api/v2/tasks"));
+        assert!(seen.iter().any(|s| s.path == "/api/v2/tasks/running"));
+    }
+}
+
+async fn queued_jobs_raise_and_never_lower(ci: &str) {
+    let fleet = Fleet::new(0, 10, 0).await;
+    let api = CiApi::start(&fleet.token);
+    api.set_queue(5, 0);
+
+    let out = fleet.scale(ci, &api, &["--once", "--json"]).run();
+    out.success();
+    let tick = one_tick(&out.stdout());
+    assert_eq!(tick["action"], "raise", "{tick}");
+    assert_eq!(tick["queue"]["waiting"], 5);
+    assert_eq!(tick["target"], 5);
+    assert_eq!(tick["desired"], 5);
+    assert_eq!(fleet.desired().await, 5, "after one tick the ASG wants 5");
+    assert!(
+        out.stderr().contains("raising ASG ci-agents desired 0 → 5"),
+        "{}",
+        out.stderr()
+    );
+    assert_asked_right(ci, &api);
+
+    // The queue drains: the scaler leaves scale-in to the idle instances.
+    api.set_queue(0, 0);
+    let drained = fleet.scale(ci, &api, &["--once", "--json"]).run();
+    drained.success();
+    let tick = one_tick(&drained.stdout());
+    assert_eq!(tick["action"], "keep", "{tick}");
+    assert_eq!(tick["target"], 0);
+    assert_eq!(fleet.desired().await, 5, "never lowered");
+    drained.stderr_contains("never scales in");
+    assert_no_secret(
+        &fleet.token,
+        &[
+            &out.stdout(),
+            &out.stderr(),
+            &drained.stdout(),
+            &drained.stderr(),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn semaphore_five_queued_jobs_raise_to_five_and_never_lower() {
+    queued_jobs_raise_and_never_lower("semaphore").await;
+}
+
+#[tokio::test]
+async fn buildkite_five_queued_jobs_raise_to_five_and_never_lower() {
+    queued_jobs_raise_and_never_lower("buildkite").await;
+}
+
+#[tokio::test]
+async fn circleci_five_queued_jobs_raise_to_five_and_never_lower() {
+    queued_jobs_raise_and_never_lower("circleci").await;
+}
+
+#[tokio::test]
+async fn max_bounds_the_raise() {
+    for ci in ["semaphore", "buildkite", "circleci"] {
+        let fleet = Fleet::new(0, 10, 0).await;
+        let api = CiApi::start(&fleet.token);
+        api.set_queue(5, 0);
+        let out = fleet
+            .scale(ci, &api, &["--once", "--json", "--max", "3"])
+            .run();
+        out.success();
+        assert_eq!(one_tick(&out.stdout())["desired"], 3, "{ci}");
+        assert_eq!(fleet.desired().await, 3, "{ci}: bounded by --max");
+    }
+}
+
+#[tokio::test]
+async fn running_jobs_agents_per_instance_and_overprovision_shape_the_target() {
+    let fleet = Fleet::new(0, 10, 0).await;
+    let api = CiApi::start(&fleet.token);
+    // 3 waiting + 2 running = 5 jobs; 2 agents per instance → 3 instances; +50% → 5.
+    api.set_queue(3, 2);
+    let flags = [
+        "--once",
+        "--json",
+        "--agents-per-instance",
+        "2",
+        "--overprovision",
+        "50%",
+    ];
+    let out = fleet.scale("buildkite", &api, &flags).run();
+    out.success();
+    let tick = one_tick(&out.stdout());
+    assert_eq!(tick["queue"]["running"], 2);
+    assert_eq!(tick["target"], 5, "{tick}");
+    assert_eq!(fleet.desired().await, 5);
+}
+
+#[tokio::test]
+async fn dry_run_decides_but_changes_nothing() {
+    let fleet = Fleet::new(0, 10, 1).await;
+    let api = CiApi::start(&fleet.token);
+    api.set_queue(4, 0);
+    // --metrics too: moto must accept the signed PutMetricData.
+    let flags = ["--once", "--json", "--dry-run", "--metrics"];
+    let out = fleet.scale("semaphore", &api, &flags).run();
+    out.success()
+        .stderr_contains("would raise ASG ci-agents desired 1 → 4 (dry run)");
+    assert!(
+        !out.stderr().contains("metrics not published"),
+        "{}",
+        out.stderr()
+    );
+    let tick = one_tick(&out.stdout());
+    assert!(tick.get("metrics_error").is_none(), "{tick}");
+    assert_eq!(tick["action"], "would_raise");
+    assert_eq!(tick["target"], 4);
+    assert_eq!(fleet.desired().await, 1);
+}
+
+/// A fault on the first tick: no change and a clear line; the next tick recovers.
+async fn fault_then_recovery(ci: &str, fault: Fault, expect: &str) {
+    let fleet = Fleet::new(0, 10, 1).await;
+    let api = CiApi::start(&fleet.token);
+    api.set_queue(5, 0);
+    api.set_fault(fault, Some(1));
+    let daemon = Daemon::spawn(fleet.scale(ci, &api, &["--json", "--interval", "1s"]));
+
+    let first = daemon.next_tick();
+    assert_eq!(first["ok"], false, "{first}");
+    assert_eq!(first["action"], "keep");
+    assert_eq!(first["desired"], 1);
+    assert!(first["error"].as_str().unwrap().contains(expect), "{first}");
+    assert_eq!(
+        fleet.desired().await,
+        1,
+        "{ci}: a failed read changes nothing"
+    );
+
+    let second = daemon.next_tick();
+    assert_eq!(second["ok"], true, "{second}");
+    assert_eq!(second["action"], "raise");
+    assert_eq!(fleet.desired().await, 5, "{ci}: the next tick recovers");
+
+    let (code, stdout, stderr) = daemon.stop();
+    assert_eq!(code, Some(0), "SIGTERM stops the daemon cleanly\n{stderr}");
+    let warn = stderr
+        .lines()
+        .find(|l| l.contains(expect))
+        .unwrap_or_else(|| panic!("no log line names the fault {expect:?}:\n{stderr}"));
+    assert!(
+        warn.contains("WARN") && warn.contains("desired stays 1"),
+        "{warn}"
+    );
+    assert!(warn.contains("next tick retries"), "{warn}");
+    assert_no_secret(&fleet.token, &[&stdout, &stderr]);
+}
+
+#[tokio::test]
+async fn semaphore_500_changes_nothing_and_next_tick_recovers() {
+    fault_then_recovery("semaphore", Fault::Status(500), "answered 500").await;
+}
+
+#[tokio::test]
+async fn buildkite_500_changes_nothing_and_next_tick_recovers() {
+    fault_then_recovery("buildkite", Fault::Status(500), "answered 500").await;
+}
+
+#[tokio::test]
+async fn circleci_500_changes_nothing_and_next_tick_recovers() {
+    fault_then_recovery("circleci", Fault::Status(500), "answered 500").await;
+}
+
+const SLOW: Fault = Fault::Delay(Duration::from_secs(3));
+
+#[tokio::test]
+async fn semaphore_timeout_changes_nothing_and_next_tick_recovers() {
+    fault_then_recovery("semaphore", SLOW, "timed out after 1s").await;
+}
+
+#[tokio::test]
+async fn buildkite_timeout_changes_nothing_and_next_tick_recovers() {
+    fault_then_recovery("buildkite", SLOW, "timed out after 1s").await;
+}
+
+#[tokio::test]
+async fn circleci_timeout_changes_nothing_and_next_tick_recovers() {
+    fault_then_recovery("circleci", SLOW, "timed out after 1s").await;
+}
+
+/// A 401 makes the scaler re-read the token: it is read once, and again only after the 401.
+async fn unauthorized_rereads_token(ci: &str) {
+    let fleet = Fleet::new(0, 10, 0).await;
+    let rotated = format!("rotated-{}-s3cr3t", fleet.account.id);
+    let api = CiApi::start(&rotated);
+    api.set_queue(2, 0);
+    let daemon = Daemon::spawn(fleet.scale(ci, &api, &["--json", "--interval", "1s"]));
+
+    let first = daemon.next_tick();
+    assert_eq!(first["ok"], false, "{first}");
+    assert!(first["error"].as_str().unwrap().contains("401"), "{first}");
+    assert_eq!(fleet.desired().await, 0);
+    fleet.put_token(&rotated).await;
+
+    let second = daemon.next_tick();
+    assert_eq!(second["action"], "raise", "{second}");
+    let third = daemon.next_tick();
+    assert_eq!(third["action"], "keep", "{third}");
+    assert_eq!(fleet.desired().await, 2);
+
+    let (_, stdout, stderr) = daemon.stop();
+    let reads = stderr
+        .lines()
+        .filter(|l| l.contains("read the CI API token from SSM"))
+        .count();
+    assert_eq!(reads, 2, "once at start, once after the 401:\n{stderr}");
+    assert_no_secret(&fleet.token, &[&stdout, &stderr]);
+    assert_no_secret(&rotated, &[&stdout, &stderr]);
+}
+
+#[tokio::test]
+async fn semaphore_401_rereads_the_token() {
+    unauthorized_rereads_token("semaphore").await;
+}
+
+#[tokio::test]
+async fn buildkite_401_rereads_the_token() {
+    unauthorized_rereads_token("buildkite").await;
+}
+
+#[tokio::test]
+async fn circleci_401_rereads_the_token() {
+    unauthorized_rereads_token("circleci").await;
+}
+
+#[tokio::test]
+async fn missing_token_parameter_fails_the_tick_without_touching_the_group() {
+    let fleet = Fleet::new(0, 10, 2).await;
+    let api = CiApi::start(&fleet.token);
+    api.set_queue(5, 0);
+    let out = Cmd::imagekit()
+        .envs(fleet.account.env())
+        .args(["scale", "--asg", &fleet.asg, "--ci", "semaphore", "--once"])
+        .args(["--token-parameter", "/nope", "--endpoint", &api.url()])
+        .run();
+    out.code(1).stderr_contains("SSM parameter /nope");
+    assert!(api.requests().is_empty());
+    assert_eq!(fleet.desired().await, 2);
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2_before_any_aws_call() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--ci", "semaphore"], "--endpoint"),
+        (&["--ci", "buildkite"], "--queue"),
+        (&["--ci", "circleci"], "--resource-class"),
+        (
+            &["--ci", "circleci", "--resource-class", "nons"],
+            "NAMESPACE/NAME",
+        ),
+        (
+            &["--ci", "buildkite", "--queue", "q", "--overprovision", "5x"],
+            "--overprovision",
+        ),
+        (
+            &[
+                "--ci",
+                "buildkite",
+                "--queue",
+                "q",
+                "--min",
+                "5",
+                "--max",
+                "3",
+            ],
+            "--min 5",
+        ),
+        (
+            &["--ci", "buildkite", "--queue", "q", "--interval", "0s"],
+            "--interval",
+        ),
+        (
+            &["--ci", "buildkite", "--queue", "q", "--interval", "soon"],
+            "--interval",
+        ),
+        (
+            &[
+                "--ci",
+                "buildkite",
+                "--queue",
+                "q",
+                "--agents-per-instance",
+                "0",
+            ],
+            "at least 1",
+        ),
+        (&["--ci", "semaphore", "--endpoint", "ftp://x"], "http"),
+    ];
+    for (flags, needle) in cases {
+        // No AWS endpoint or credentials at all: any AWS call would fail differently.
+        let out = Cmd::imagekit()
+            .args(["scale", "--asg", "a", "--token-parameter", "p"])
+            .args(*flags)
+            .run();
+        out.code(2);
+        let line = out.one_line_error();
+        assert!(line.contains(needle), "{flags:?}: {line}");
+    }
+}
+
+#[test]
+fn help_snapshot() {
+    let out = Cmd::imagekit().args(["scale", "--help"]).run();
+    out.success();
+    insta::assert_snapshot!("scale_help", out.stdout());
+}
+
+#[tokio::test]
+async fn lambda_mode_ticks_until_the_deadline_then_responds() {
+    let fleet = Fleet::new(0, 10, 0).await;
+    let api = CiApi::start(&fleet.token);
+    api.set_queue(3, 0);
+    let runtime = LambdaApi::start(Duration::from_secs(3));
+    // The Lambda runtime starts `bootstrap` with no arguments; settings come from the env.
+    let cmd = Cmd::imagekit()
+        .envs(fleet.account.env())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.runtime_api())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "imagekit-scale")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("IMAGEKIT_SCALE_ASG", &fleet.asg)
+        .env("IMAGEKIT_SCALE_CI", "semaphore")
+        .env("IMAGEKIT_SCALE_TOKEN_PARAMETER", &fleet.parameter)
+        .env("IMAGEKIT_SCALE_ENDPOINT", api.url())
+        .env("IMAGEKIT_SCALE_INTERVAL", "500ms")
+        .env("IMAGEKIT_SCALE_SAFETY_MARGIN", "1s");
+    let daemon = Daemon::spawn(cmd);
+
+    let mut posts = Vec::new();
+    for _ in 0..300 {
+        posts = runtime.posts();
+        if !posts.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, stdout, stderr) = daemon.stop();
+    assert_eq!(posts.len(), 1, "one response\n{stderr}");
+    let post = &posts[0];
+    assert_eq!(
+        post.path,
+        format!("invocation/{}/response", lambda_api::REQUEST_ID),
+        "{}\n{stderr}",
+        post.body
+    );
+    let deadline = runtime.deadline_ms().unwrap();
+    assert!(
+        post.at_ms < deadline,
+        "the response came before the deadline ({} ms late)",
+        post.at_ms - deadline
+    );
+    let summary: Value = serde_json::from_str(&post.body).unwrap();
+    let ticks = summary["ticks"].as_u64().unwrap();
+    assert!(ticks >= 2, "several ticks per invocation: {summary}");
+    assert_eq!(
+        ticks as usize,
+        api.requests().len(),
+        "one queue read per tick"
+    );
+    assert_eq!(summary["raised"], 1, "{summary}");
+    assert_eq!(summary["last"]["action"], "keep");
+    assert_eq!(fleet.desired().await, 3);
+    let tick_lines = stderr
+        .lines()
+        .filter(|l| l.contains("semaphore queue:"))
+        .count();
+    assert_eq!(tick_lines as u64, ticks, "one log line per tick\n{stderr}");
+    assert_no_secret(&fleet.token, &[&stdout, &stderr, &post.body]);
+}
+
+/// Not a test: `bench/scale.sh` runs it to measure a tick's own time (without the CI API's).
+#[tokio::test]
+#[ignore]
+async fn bench_tick() {
+    let bin = std::env::var("IMAGEKIT_BENCH_BIN")
+        .unwrap_or_else(|_| crate::support::imagekit_bin().display().to_string());
+    let ticks: usize = std::env::var("IMAGEKIT_BENCH_TICKS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200);
+    let fleet = Fleet::new(0, 10, 0).await;
+    let api = CiApi::start(&fleet.token);
+    api.set_queue(5, 0);
+    let cmd = Cmd::new(&bin)
+        .envs(fleet.account.env())
+        .args([
+            "--log-format",
+            "json",
+            "scale",
+            "--asg",
+            &fleet.asg,
+            "--ci",
+            "semaphore",
+        ])
+        .args([
+            "--token-parameter",
+            &fleet.parameter,
+            "--endpoint",
+            &api.url(),
+        ])
+        .args(["--json", "--interval", "20ms"]);
+    let daemon = Daemon::spawn(cmd);
+    let mut own = Vec::new();
+    let mut api_ms = Vec::new();
+    let mut raised = 0;
+    for i in 0..ticks + 1 {
+        let tick = daemon.next_tick();
+        assert_eq!(tick["ok"], true, "{tick}");
+        if tick["action"] == "raise" {
+            raised += 1;
+        }
+        // The first tick also reads the token from SSM: leave it out.
+        if i > 0 {
+            own.push(tick["own_ms"].as_f64().unwrap());
+            api_ms.push(tick["api_ms"].as_f64().unwrap());
+        }
+    }
+    daemon.stop();
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[((v.len() - 1) as f64 * p).round() as usize]
+    };
+    println!(
+        "BENCH ticks={} raised={raised} own_ms_median={:.2} own_ms_p90={:.2} own_ms_min={:.2} api_ms_median={:.2}",
+        own.len(),
+        pct(&mut own, 0.5),
+        pct(&mut own, 0.9),
+        pct(&mut own, 0.0),
+        pct(&mut api_ms, 0.5)
+    );
+}
