@@ -25,7 +25,9 @@ s3=$!
 wait "$ssm"
 wait "$s3"
 
-name="${instance_id}__$(tr -dc A-Za-z0-9 </dev/urandom | head -c 12)"
+# 9 random bytes are 12 base64 characters; no pipe from /dev/urandom, which pipefail would fail.
+suffix=$(head -c 9 /dev/urandom | base64 | tr '+/' 'xy')
+name="${instance_id}__${suffix}"
 umask 077
 jq -n --rawfile token "$tmp/token" --arg name "$name" --arg bucket "$CACHE_BUCKET" \
   --arg hook "$AGENT_DIR/imagekit-shutdown-hook.sh" '{
