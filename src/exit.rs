@@ -1,26 +1,8 @@
 //! Exit codes, and the error type that means "bad input" (exit 2).
 
-use std::process::ExitCode;
-
-/// The CLI's exit codes: 0 ok, 1 failed, 2 usage or config error, 130 interrupted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    Success,
-    Failure,
-    Usage,
-    Interrupted,
-}
-
-impl From<ExitStatus> for ExitCode {
-    fn from(status: ExitStatus) -> Self {
-        ExitCode::from(match status {
-            ExitStatus::Success => 0,
-            ExitStatus::Failure => 1,
-            ExitStatus::Usage => 2,
-            ExitStatus::Interrupted => 130,
-        })
-    }
-}
+/// The CLI's exit codes (0 ok, 1 failed, 2 usage or config error, 130 interrupted), shared
+/// with imagekit-bootstrap.
+pub use imagekit_bootstrap::exit::ExitStatus;
 
 /// Bad input: reported as one line, exit 2, before any AWS call or file write.
 #[derive(Debug, thiserror::Error)]

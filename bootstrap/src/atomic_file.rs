@@ -1,7 +1,7 @@
 //! Writes a file so that readers see the old content or the new, never a torn one, and so that
 //! it survives a crash: temp file, fsync, rename, fsync of the directory.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 
@@ -43,8 +43,9 @@ pub fn write(path: &Path, bytes: &[u8], mode: u32, owner: Owner) -> std::io::Res
         file.sync_all()?;
         drop(file);
         fs::rename(&tmp, path)?;
+        // Windows cannot open a directory to fsync it; NTFS journals the rename itself.
         #[cfg(unix)]
-        File::open(dir)?.sync_all()?;
+        fs::File::open(dir)?.sync_all()?;
         Ok(())
     })();
     if result.is_err() {

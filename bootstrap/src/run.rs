@@ -282,7 +282,10 @@ fn write_files(
     #[cfg(unix)]
     let owner = Some((user.uid, user.gid));
     #[cfg(not(unix))]
-    let owner: atomic_file::Owner = None;
+    let owner: atomic_file::Owner = {
+        let _ = user;
+        None
+    };
     let dir = &config.agent_dir;
 
     let state = shutdown::state_dir(dir);

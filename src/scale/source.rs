@@ -1,7 +1,6 @@
 //! Where the queue comes from: one [`QueueSource`] per CI system, each authenticating with a
 //! token read from SSM once and re-read after the API answers 401.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -55,34 +54,14 @@ pub trait QueueSource: Send {
     fn poll(&mut self) -> BoxFuture<'_, Result<QueueState, SourceError>>;
 }
 
-/// A CI API token. Never printed: `Debug` and `Display` redact it.
-#[derive(Clone)]
-pub struct Token(String);
+pub use imagekit_bootstrap::secrets::Token;
 
-impl Token {
-    pub fn new(value: String) -> Self {
-        Token(value)
-    }
-
-    /// A header value carrying the token (with `prefix`), marked sensitive so HTTP-level debug
-    /// output leaves it out.
-    pub fn header(&self, prefix: &str) -> Option<HeaderValue> {
-        let mut value = HeaderValue::from_str(&format!("{prefix}{}", self.0)).ok()?;
-        value.set_sensitive(true);
-        Some(value)
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
-
-impl fmt::Display for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
+/// A header value carrying the token (with `prefix`), marked sensitive so HTTP-level debug
+/// output leaves it out.
+fn auth_header_value(token: &Token, prefix: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(&format!("{prefix}{}", token.expose())).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// The token's SSM parameter, read on first use and again after [`TokenCache::invalidate`].
@@ -165,12 +144,10 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
     auth_prefix: &str,
 ) -> Result<T, SourceError> {
     let token = tokens.get().await?;
-    let value = token
-        .header(auth_prefix)
-        .ok_or_else(|| SourceError::Token {
-            parameter: tokens.parameter.clone(),
-            message: "the token holds characters an HTTP header cannot carry".into(),
-        })?;
+    let value = auth_header_value(&token, auth_prefix).ok_or_else(|| SourceError::Token {
+        parameter: tokens.parameter.clone(),
+        message: "the token holds characters an HTTP header cannot carry".into(),
+    })?;
     let full = reqwest::Url::parse_with_params(url, query).map_err(|e| SourceError::Transport {
         url: url.into(),
         message: format!("not a valid URL: {e}"),
@@ -240,6 +217,6 @@ mod tests {
     fn token_never_prints() {
         let t = Token::new("s3cr3t".into());
         assert!(!format!("{t:?} {t}").contains("s3cr3t"));
-        assert!(t.header("Token ").unwrap().is_sensitive());
+        assert!(auth_header_value(&t, "Token ").unwrap().is_sensitive());
     }
 }
