@@ -58,17 +58,18 @@ pub fn long_version() -> &'static str {
 /// Blanks the commit slot(s) of a bootstrap binary in place, for fingerprinting. Returns how many
 /// slots it blanked (1 for a bootstrap binary).
 pub fn mask_commit(binary: &mut [u8]) -> usize {
+    let slots: Vec<usize> = memchr::memmem::find_iter(binary, COMMIT_MARKER).collect();
+    let mut masked_to = 0;
     let mut count = 0;
-    let mut at = 0;
-    while let Some(pos) = binary[at..]
-        .windows(COMMIT_MARKER.len())
-        .position(|w| w == COMMIT_MARKER)
-    {
-        let start = at + pos + COMMIT_MARKER.len();
+    for pos in slots {
+        let start = pos + COMMIT_MARKER.len();
+        if pos < masked_to {
+            continue;
+        }
         let end = (start + COMMIT_LEN).min(binary.len());
         binary[start..end].fill(0);
+        masked_to = end;
         count += 1;
-        at = end;
     }
     count
 }
