@@ -14,7 +14,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -70,24 +69,8 @@ impl CiApi {
             .route("/api/v2/tasks", get(circleci_unclaimed))
             .route("/api/v2/tasks/running", get(circleci_running))
             .with_state(inner.clone());
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                // Without TCP_NODELAY every kept-alive reply stalls about 40 ms.
-                let listener = listener.tap_io(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                });
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
         CiApi {
-            addr: rx.recv().unwrap(),
+            addr: super::http::serve(app),
             inner,
         }
     }

@@ -10,6 +10,7 @@ pub mod ci_api;
 pub mod cmd;
 pub mod dist;
 pub mod fleet;
+pub mod http;
 pub mod imds;
 pub mod lambda_api;
 pub mod moto;
