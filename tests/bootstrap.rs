@@ -1,11 +1,12 @@
 //! `imagekit-bootstrap` end to end: real moto (ASG, SSM, S3), the IMDSv2 stand-in, and a
 //! stand-in agent script that records how it was started and calls its shutdown hook.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::support::cmd::{Cmd, Run};
+use crate::support::dist::{qemu_aarch64, qemu_bootstrap, wine_path, WineExe};
 use crate::support::fleet::{s3_client, Fleet};
 use crate::support::imds::{ImdsServer, InstanceMeta};
 use crate::support::moto::Account;
@@ -27,7 +28,13 @@ env > "$rec/env"
 id -u > "$rec/uid"
 if [ -n "${STANDIN_REASON:-}" ]; then
   hook=$(sed -n 's/^  "shutdown-hook-path": "\(.*\)",$/\1/p' "$config")
-  SEMAPHORE_AGENT_SHUTDOWN_REASON=$STANDIN_REASON sh "$hook"
+  test -f "$hook"
+  if [ -n "${STANDIN_EMULATOR:-}" ]; then
+    # The launcher execs $IMAGEKIT_BOOTSTRAP_EXE, which a host shell cannot run without binfmt.
+    SEMAPHORE_AGENT_SHUTDOWN_REASON=$STANDIN_REASON "$STANDIN_EMULATOR" "$IMAGEKIT_BOOTSTRAP_EXE" on-shutdown
+  else
+    SEMAPHORE_AGENT_SHUTDOWN_REASON=$STANDIN_REASON sh "$hook"
+  fi
 fi
 exit "${STANDIN_EXIT:-0}"
 "#;
@@ -37,32 +44,53 @@ fn imds() -> &'static ImdsServer {
     IMDS.get_or_init(ImdsServer::start)
 }
 
+/// Which build of `imagekit-bootstrap` plays the instance, and so how it names paths.
+pub enum Host {
+    /// This build's own binary.
+    Native,
+    /// The static aarch64 dist binary under qemu-user.
+    Qemu,
+    /// The Windows dist exe under wine, with the test-only PRNG shim beside it.
+    Wine(WineExe),
+}
+
 /// One instance's boot: a temp dir with the agent dir, config files and a power-off recorder.
 pub struct Boot {
     pub dir: tempfile::TempDir,
     pub instance_id: String,
     pub account: Account,
     pub imds_endpoint: String,
+    pub host: Host,
 }
 
 impl Boot {
     pub fn new(instance_id: &str, account: &Account, imds_endpoint: String) -> Boot {
+        Boot::on(Host::Native, instance_id, account, imds_endpoint)
+    }
+
+    pub fn on(host: Host, instance_id: &str, account: &Account, imds_endpoint: String) -> Boot {
         let dir = tempfile::tempdir().unwrap();
         let agent_dir = dir.path().join("agent");
         std::fs::create_dir_all(&agent_dir).unwrap();
-        let agent = agent_dir.join("agent");
-        std::fs::write(&agent, STANDIN_AGENT).unwrap();
-        let recorder = dir.path().join("poweroff");
-        std::fs::write(
-            &recorder,
-            "#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/powered-off\"\n",
-        )
-        .unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            for p in [&agent, &recorder] {
-                std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if let Host::Wine(_) = host {
+            let standin = crate::support::dist::standin_agent_exe();
+            std::fs::copy(standin, agent_dir.join("agent.exe")).unwrap();
+            std::fs::copy(standin, dir.path().join("poweroff.exe")).unwrap();
+        } else {
+            let agent = agent_dir.join("agent");
+            std::fs::write(&agent, STANDIN_AGENT).unwrap();
+            let recorder = dir.path().join("poweroff");
+            std::fs::write(
+                &recorder,
+                "#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/powered-off\"\n",
+            )
+            .unwrap();
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                for p in [&agent, &recorder] {
+                    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+                }
             }
         }
         Boot {
@@ -70,11 +98,20 @@ impl Boot {
             instance_id: instance_id.into(),
             account: account.clone(),
             imds_endpoint,
+            host,
         }
     }
 
     pub fn agent_dir(&self) -> PathBuf {
         self.dir.path().join("agent")
+    }
+
+    /// `path` as the binary under test names it (wine: on drive Z:).
+    pub fn guest_path(&self, path: &Path) -> PathBuf {
+        match self.host {
+            Host::Wine(_) => wine_path(path),
+            _ => path.to_path_buf(),
+        }
     }
 
     pub fn record(&self, name: &str) -> String {
@@ -88,12 +125,16 @@ impl Boot {
 
     /// Writes the `--config` file: the native keys every test needs, plus `extra`.
     pub fn config(&self, extra: serde_json::Value) -> PathBuf {
+        let poweroff = match self.host {
+            Host::Wine(_) => "poweroff.exe",
+            _ => "poweroff",
+        };
         let mut doc = serde_json::json!({
             "endpoint": "example.semaphoreci.com",
             "token_parameter": "/imagekit/agent-token",
-            "agent_dir": self.agent_dir(),
+            "agent_dir": self.guest_path(&self.agent_dir()),
             "boot_timeout": 20,
-            "poweroff_command": [self.dir.path().join("poweroff")],
+            "poweroff_command": [self.guest_path(&self.dir.path().join(poweroff))],
         });
         let serde_json::Value::Object(extra) = extra else {
             panic!("extra must be an object")
@@ -113,32 +154,61 @@ impl Boot {
     /// `imagekit-bootstrap` with this instance's environment. Credentials come from the IMDS
     /// stand-in (instance profile), as on EC2; only the endpoint points at moto.
     pub fn cmd(&self) -> Cmd {
-        Cmd::bootstrap()
-            .env_remove("AWS_EC2_METADATA_DISABLED")
+        let base = match &self.host {
+            Host::Native => Cmd::bootstrap(),
+            // qemu-user without binfmt_misc: the stand-in agent (a host shell script) must call
+            // the aarch64 hook binary through qemu too.
+            Host::Qemu => qemu_bootstrap().env("STANDIN_EMULATOR", qemu_aarch64()),
+            Host::Wine(exe) => exe.cmd(),
+        };
+        base.env_remove("AWS_EC2_METADATA_DISABLED")
             .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &self.imds_endpoint)
             .env("AWS_ENDPOINT_URL", &self.account.endpoint)
             .env(
                 "IMAGEKIT_BAKED_CONFIG",
-                self.dir.path().join("baked-absent.json"),
+                self.guest_path(&self.dir.path().join("baked-absent.json")),
             )
     }
 
+    /// Boots with `--config` (the base keys plus `extra`). Whatever the outcome, the token must
+    /// show in none of the output, nor in the agent's argv or environment.
     pub fn run(&self, extra: serde_json::Value, reason: Option<&str>, exit: i32) -> Run {
         let config = self.config(extra);
         let mut cmd = self
             .cmd()
             .args(["run", "--log-format", "json", "--config"])
-            .arg(&config)
+            .arg(self.guest_path(&config))
             .env("STANDIN_EXIT", exit.to_string());
         if let Some(reason) = reason {
             cmd = cmd.env("STANDIN_REASON", reason);
         }
-        cmd.run()
+        let out = cmd.run();
+        self.assert_token_absent(&out);
+        out
+    }
+
+    /// Searches everything this boot let out for the token: the run's output, and the argv and
+    /// environment the stand-in agent recorded.
+    pub fn assert_token_absent(&self, out: &Run) {
+        let recorded = |name: &str| {
+            std::fs::read_to_string(self.agent_dir().join("record").join(name)).unwrap_or_default()
+        };
+        assert_token_absent(&[
+            ("stdout", &out.stdout()),
+            ("stderr", &out.stderr()),
+            ("the agent's argv", &recorded("argv")),
+            ("the agent's environment", &recorded("env")),
+        ]);
     }
 }
 
 /// A moto fleet of `desired` instances, the first one played by the shared IMDS server.
 async fn fleet(name: &str, desired: i32, asg_tag: bool) -> (Fleet, Boot) {
+    fleet_on(Host::Native, name, desired, asg_tag).await
+}
+
+/// [`fleet`], with the instance played by `host`'s build of the bootstrap.
+pub async fn fleet_on(host: Host, name: &str, desired: i32, asg_tag: bool) -> (Fleet, Boot) {
     let account = Account::new();
     let fleet = Fleet::create(&account, name, desired).await;
     fleet.put_secure("/imagekit/agent-token", TOKEN).await;
@@ -148,7 +218,12 @@ async fn fleet(name: &str, desired: i32, asg_tag: bool) -> (Fleet, Boot) {
         meta.asg_tag = Some(name.to_string());
     }
     imds().add(meta);
-    let boot = Boot::new(&instance_id, &account, imds().endpoint_for(&instance_id));
+    let boot = Boot::on(
+        host,
+        &instance_id,
+        &account,
+        imds().endpoint_for(&instance_id),
+    );
     (fleet, boot)
 }
 
@@ -164,6 +239,16 @@ fn assert_token_absent(texts: &[(&str, &str)]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_agent_terminates_instance_and_lowers_desired_capacity() {
     let (fleet, boot) = fleet("idle", 2, true).await;
+    assert_idle_boot_given_back(&fleet, &boot).await;
+    let mode = boot.record("config-mode");
+    let uid = unsafe { libc::getuid() };
+    assert_eq!(mode.trim(), format!("600 {uid}"));
+}
+
+/// Boots `boot` with an agent that stops IDLE, and checks the whole journey: the agent started
+/// as documented with the token in its config only, JSON logs, and the instance gone from moto
+/// with the ASG's desired capacity one lower.
+pub async fn assert_idle_boot_given_back(fleet: &Fleet, boot: &Boot) {
     let out = boot.run(serde_json::json!({}), Some("IDLE"), 0);
     out.success();
 
@@ -172,9 +257,8 @@ async fn idle_agent_terminates_instance_and_lowers_desired_capacity() {
     assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
     assert!(boot.powered_off().is_none());
 
-    // The agent was started as documented, with a config that holds the token, mode 0600.
     let argv = boot.record("argv");
-    let config_path = boot.agent_dir().join("config.yaml");
+    let config_path = boot.guest_path(&boot.agent_dir().join("config.yaml"));
     assert_eq!(
         argv.lines().collect::<Vec<_>>(),
         ["start", "--config-file", config_path.to_str().unwrap()]
@@ -190,17 +274,21 @@ async fn idle_agent_terminates_instance_and_lowers_desired_capacity() {
     );
     assert_eq!(config["disconnect-after-job"], true);
     assert_eq!(config["disconnect-after-idle-timeout"], 300);
-    let mode = boot.record("config-mode");
-    let uid = unsafe { libc::getuid() };
-    assert_eq!(mode.trim(), format!("600 {uid}"));
+    let hook = config["shutdown-hook-path"].as_str().unwrap();
+    let launcher = boot
+        .agent_dir()
+        .join(if matches!(boot.host, Host::Wine(_)) {
+            "imagekit-shutdown-hook.ps1"
+        } else {
+            "imagekit-shutdown-hook.sh"
+        });
+    assert_eq!(Path::new(hook), boot.guest_path(&launcher));
+    assert!(
+        launcher.is_file(),
+        "no hook launcher at {}",
+        launcher.display()
+    );
 
-    // The token appears nowhere but in that file.
-    assert_token_absent(&[
-        ("stdout", &out.stdout()),
-        ("stderr", &out.stderr()),
-        ("the agent's argv", &argv),
-        ("the agent's environment", &boot.record("env")),
-    ]);
     // Logs are JSON lines and say what happened.
     let err = out.stderr();
     for line in err.lines().filter(|l| !l.trim().is_empty()) {
@@ -440,6 +528,7 @@ async fn agent_aws_stack_parameter_gives_the_same_agent_config_as_native_keys() 
         ])
         .run();
     out.success();
+    stack.assert_token_absent(&out);
     let err = out.stderr();
     for key in ["sshKeysParameterName", "usePreSignedURL"] {
         let lines = err
@@ -500,6 +589,7 @@ async fn start_sh_boots_as_agent_aws_stack_user_data_calls_it() {
         .env("STANDIN_REASON", "IDLE")
         .run();
     out.success();
+    boot.assert_token_absent(&out);
     let config: serde_json::Value = serde_json::from_str(&boot.record("config.yaml")).unwrap();
     assert_eq!(config["token"], TOKEN);
     assert_eq!(fleet.desired().await, 1);
@@ -544,6 +634,18 @@ fn bad_config_is_one_line_and_exit_2_before_any_aws_call() {
     assert!(!boot.agent_dir().join("config.yaml").exists());
 }
 
+/// The token the e2e tests put in moto is in no stored snapshot (every `Boot::run` also checks
+/// the output it captured).
+#[test]
+fn no_snapshot_holds_the_token() {
+    let dir = crate::support::repo_root().join("tests/snapshots");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(TOKEN), "{} holds the token", path.display());
+    }
+}
+
 #[test]
 fn on_shutdown_records_the_reason_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
@@ -563,21 +665,28 @@ fn on_shutdown_records_the_reason_and_exits_zero() {
     }
 }
 
-#[test]
-fn show_config_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let baked = dir.path().join("bootstrap.json");
+/// A baked config and a `--config` override, as `show-config` tests read them: returns their
+/// paths.
+pub fn sample_config_layers(dir: &Path) -> (PathBuf, PathBuf) {
+    let baked = dir.join("bootstrap.json");
     std::fs::write(
         &baked,
         r#"{"agent_user":"semaphore","cache_bucket":"fleet-cache","token_parameter":"/fleet/token"}"#,
     )
     .unwrap();
-    let file = dir.path().join("override.json");
+    let file = dir.join("override.json");
     std::fs::write(
         &file,
         r#"{"endpoint":"acme.semaphoreci.com","env":{"DOCKER_HOST":"unix:///run/docker.sock"}}"#,
     )
     .unwrap();
+    (baked, file)
+}
+
+#[test]
+fn show_config_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (baked, file) = sample_config_layers(dir.path());
     let out = Cmd::bootstrap()
         .env("IMAGEKIT_BAKED_CONFIG", &baked)
         .args(["show-config", "--config"])

@@ -4,7 +4,9 @@
 use imagekit::dist::{Sums, Target, SUMS_FILE};
 use imagekit_bootstrap::version::{mask_commit, COMMIT_MARKER};
 
-use crate::support::dist::{binary, dist_dir, qemu_bootstrap, WineExe};
+use crate::bootstrap::{assert_idle_boot_given_back, fleet_on, sample_config_layers, Host};
+use crate::support::cmd::Cmd;
+use crate::support::dist::{binary, dist_dir, qemu_bootstrap, wine_path, WineExe};
 
 /// The `--version` line a dist binary built from this checkout prints for `target`.
 fn expected_version(target: Target) -> String {
@@ -50,7 +52,7 @@ fn linux_binaries_are_static_for_their_arch() {
 
 #[test]
 fn x86_64_musl_binary_prints_its_version() {
-    let out = crate::support::cmd::Cmd::new(binary(Target::X86_64LinuxMusl))
+    let out = Cmd::new(binary(Target::X86_64LinuxMusl))
         .arg("--version")
         .run();
     out.success()
@@ -197,6 +199,20 @@ fn one_corrupted_byte_in_a_dist_binary_stops_planning_with_exit_2_naming_the_var
     assert!(line.contains("does not match"), "{line}");
     assert!(!out.exists(), "planning refused, yet something was written");
 
+    // `build --dry-run` plans the same way, and refuses before any AWS call: the endpoint
+    // here is a closed port, so any call would fail differently.
+    let build = Cmd::imagekit()
+        .current_dir(tmp.path())
+        .args(["build", "--dry-run", "--os", "linux", "--arch", "arm64"])
+        .args(["--region", "us-east-1", "--bootstrap-dir"])
+        .arg(dist.path())
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .run();
+    build.code(2);
+    let line = build.one_line_error();
+    assert!(line.contains("linux-ubuntu-24.04-arm64"), "{line}");
+    assert!(line.contains(victim.to_str().unwrap()), "{line}");
+
     // The untouched x86_64 binary in the same dir still passes.
     crate::render::render(
         &out,
@@ -204,4 +220,43 @@ fn one_corrupted_byte_in_a_dist_binary_stops_planning_with_exit_2_naming_the_var
         &["--bootstrap-dir", dist.path().to_str().unwrap()],
     )
     .success();
+}
+
+/// `show-config` of the sample layers under `host`, as the host's binary prints it.
+fn show_config(cmd: Cmd, to_guest: impl Fn(&std::path::Path) -> std::path::PathBuf) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let (baked, file) = sample_config_layers(dir.path());
+    let out = cmd
+        .env("IMAGEKIT_BAKED_CONFIG", to_guest(&baked))
+        .args(["show-config", "--config"])
+        .arg(to_guest(&file))
+        .run();
+    out.success();
+    out.stdout()
+}
+
+#[test]
+fn aarch64_binary_shows_the_same_config_as_the_native_one_under_qemu() {
+    let native = show_config(Cmd::bootstrap(), |p| p.to_path_buf());
+    let aarch64 = show_config(qemu_bootstrap(), |p| p.to_path_buf());
+    assert_eq!(aarch64, native);
+}
+
+#[test]
+fn windows_exe_shows_its_config_with_windows_defaults_under_wine() {
+    let exe = WineExe::new(true);
+    let out = show_config(exe.cmd(), wine_path);
+    insta::assert_snapshot!("cross_show_config_windows", out);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn aarch64_binary_boots_end_to_end_under_qemu() {
+    let (fleet, boot) = fleet_on(Host::Qemu, "qemu-idle", 2, true).await;
+    assert_idle_boot_given_back(&fleet, &boot).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn windows_exe_boots_end_to_end_under_wine() {
+    let (fleet, boot) = fleet_on(Host::Wine(WineExe::new(true)), "wine-idle", 2, true).await;
+    assert_idle_boot_given_back(&fleet, &boot).await;
 }

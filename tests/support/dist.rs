@@ -71,24 +71,50 @@ fn wine_env(cmd: Cmd, prefix: &Path) -> Cmd {
         .env_remove("DISPLAY")
 }
 
-/// The test-only `bcryptprimitives.dll` (tests/fixtures/bcryptprimitives.c), built once per test
-/// process with mingw.
-pub fn prng_shim() -> &'static Path {
-    static SHIM: OnceLock<PathBuf> = OnceLock::new();
-    SHIM.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wine-shim");
+/// Builds a test-only Windows fixture from `tests/fixtures/<source>` with mingw, once per test
+/// process per output.
+fn mingw_built(
+    cell: &'static OnceLock<PathBuf>,
+    output: &str,
+    source: &str,
+    flags: &[&str],
+) -> &'static Path {
+    cell.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("wine-fixtures");
         std::fs::create_dir_all(&dir).unwrap();
-        let dll = dir.join("bcryptprimitives.dll");
-        let source = super::repo_root().join("tests/fixtures/bcryptprimitives.c");
+        let out = dir.join(output);
+        let source = super::repo_root().join("tests/fixtures").join(source);
         Cmd::new(super::tool("IMAGEKIT_MINGW_CC", "x86_64-w64-mingw32-gcc"))
-            .args(["-shared", "-O2", "-o"])
-            .arg(&dll)
+            .args(["-O2", "-o"])
+            .arg(&out)
             .arg(source)
-            .arg("-ladvapi32")
+            .args(flags)
             .run()
             .success();
-        dll
+        out
     })
+}
+
+/// The test-only `bcryptprimitives.dll` (tests/fixtures/bcryptprimitives.c).
+pub fn prng_shim() -> &'static Path {
+    static SHIM: OnceLock<PathBuf> = OnceLock::new();
+    mingw_built(
+        &SHIM,
+        "bcryptprimitives.dll",
+        "bcryptprimitives.c",
+        &["-shared", "-ladvapi32"],
+    )
+}
+
+/// The Windows stand-in agent (tests/fixtures/standin-agent.c).
+pub fn standin_agent_exe() -> &'static Path {
+    static AGENT: OnceLock<PathBuf> = OnceLock::new();
+    mingw_built(&AGENT, "standin-agent.exe", "standin-agent.c", &[])
+}
+
+/// How a Windows program under wine names a host path: wine maps the Unix root to drive Z:.
+pub fn wine_path(path: &Path) -> PathBuf {
+    PathBuf::from(format!("Z:{}", path.display()).replace('/', "\\"))
 }
 
 /// The Windows dist exe copied into its own temp dir, optionally with the PRNG shim beside it
