@@ -13,8 +13,8 @@ use crate::support::moto::Account;
 
 const TOKEN: &str = "sem-agent-tok-7f3c9b1e5d2a4c68";
 
-/// Records argv, config, environment and uid; calls the hook with `$STANDIN_REASON` if set;
-/// exits `$STANDIN_EXIT`.
+/// Records argv, config, environment and uid; waits for the file `$STANDIN_WAIT_FOR` if set;
+/// calls the hook with `$STANDIN_REASON` if set; exits `$STANDIN_EXIT`.
 const STANDIN_AGENT: &str = r#"#!/bin/sh
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,6 +26,9 @@ cat "$config" > "$rec/config.yaml"
 stat -c '%a %u' "$config" > "$rec/config-mode"
 env > "$rec/env"
 id -u > "$rec/uid"
+if [ -n "${STANDIN_WAIT_FOR:-}" ]; then
+  while [ ! -e "$STANDIN_WAIT_FOR" ]; do sleep 0.05; done
+fi
 if [ -n "${STANDIN_REASON:-}" ]; then
   hook=$(sed -n 's/^  "shutdown-hook-path": "\(.*\)",$/\1/p' "$config")
   test -f "$hook"
@@ -325,6 +328,60 @@ async fn crashed_agent_is_given_back_without_decrement_and_an_error_line() {
     assert_eq!(fleet.desired().await, 1);
     assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
     assert!(!fleet.instance_ids().await.contains(&boot.instance_id));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_run_while_the_first_supervises_its_agent_changes_nothing() {
+    let (fleet, boot) = fleet("second", 2, true).await;
+    let release = boot.dir.path().join("release");
+    let config = boot.config(serde_json::json!({}));
+    let mut first = boot
+        .cmd()
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env("STANDIN_REASON", "IDLE")
+        .env("STANDIN_WAIT_FOR", &release)
+        .into_command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let argv = boot.agent_dir().join("record").join("argv");
+    let started = std::time::Instant::now();
+    while !argv.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the first run never started its agent"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let imds_before = imds().requests_for(&boot.instance_id);
+
+    let second = boot
+        .cmd()
+        .args(["run", "--log-format", "human", "--config"])
+        .arg(&config)
+        .run();
+    second.code(1);
+    let line = second.one_line_error();
+    assert!(line.contains("already supervises the agent"), "{line}");
+    assert!(line.contains(boot.agent_dir().to_str().unwrap()), "{line}");
+    assert_eq!(
+        imds().requests_for(&boot.instance_id),
+        imds_before,
+        "the second run read instance metadata"
+    );
+    assert_eq!(
+        fleet.desired().await,
+        2,
+        "the second run gave something back"
+    );
+
+    std::fs::write(&release, "").unwrap();
+    let status = first.wait().unwrap();
+    assert!(status.success(), "the first run failed: {status}");
+    assert_eq!(fleet.desired().await, 1);
+    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -15,6 +15,7 @@ pub mod health;
 pub mod imds;
 pub mod logging;
 pub mod run;
+pub mod run_lock;
 pub mod secrets;
 #[cfg(windows)]
 pub mod service;

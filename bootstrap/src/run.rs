@@ -13,7 +13,9 @@ use crate::agent::semaphore::{self, AgentConfig};
 use crate::aws::SharedCredentialsProvider;
 use crate::config::{self, BootConfig, BootConfigLayer, ConfigError};
 use crate::imds::Identity;
-use crate::{atomic_file, cache, giveback, health, imds, secrets, shutdown, supervise, user};
+use crate::{
+    atomic_file, cache, giveback, health, imds, run_lock, secrets, shutdown, supervise, user,
+};
 
 /// Overrides the baked config's path (tests, unusual images).
 pub const BAKED_CONFIG_ENV: &str = "IMAGEKIT_BAKED_CONFIG";
@@ -76,6 +78,11 @@ pub async fn run(local: LocalLayers) -> anyhow::Result<RunEnd> {
     if merged.config_parameter.is_none() {
         BootConfig::resolve(merged.clone())?;
     }
+    let agent_dir = merged
+        .agent_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::defaults::agent_dir()));
+    let _lock = run_lock::acquire(&agent_dir)?;
     let boot_timeout = merged
         .boot_timeout
         .unwrap_or(config::defaults::BOOT_TIMEOUT);

@@ -57,6 +57,8 @@ struct Inner {
     tokens: HashMap<String, (String, Instant)>,
     /// instance id → answer 503 to everything until then
     unavailable_until: HashMap<String, Instant>,
+    /// instance id → requests seen under its prefix
+    requests: HashMap<String, u64>,
 }
 
 #[derive(Clone, Default)]
@@ -141,6 +143,12 @@ impl ImdsServer {
         self.shared.requests.load(Ordering::Relaxed)
     }
 
+    /// Requests seen under one instance's prefix.
+    pub fn requests_for(&self, instance_id: &str) -> u64 {
+        let inner = self.shared.inner.lock().unwrap();
+        inner.requests.get(instance_id).copied().unwrap_or(0)
+    }
+
     pub fn unauthorized(&self) -> u64 {
         self.shared.unauthorized.load(Ordering::Relaxed)
     }
@@ -162,6 +170,7 @@ async fn handle(
         return status(StatusCode::NOT_FOUND);
     };
     let mut inner = shared.inner.lock().unwrap();
+    *inner.requests.entry(instance_id.to_string()).or_default() += 1;
     let Some(meta) = inner.instances.get(instance_id).cloned() else {
         return status(StatusCode::NOT_FOUND);
     };
