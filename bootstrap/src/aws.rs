@@ -6,10 +6,12 @@
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_http_client::{
-    tls::{self, rustls_provider::CryptoMode},
+    tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore},
     Builder,
 };
-use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::http::{HttpClient, SharedHttpClient};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
+use aws_smithy_types::config_bag::ConfigBag;
 
 pub use aws_sdk_ssm::config::SharedCredentialsProvider;
 
@@ -24,6 +26,33 @@ pub fn https_client() -> SharedHttpClient {
     Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https()
+}
+
+/// A client for the instance metadata service, which is plain HTTP on a link-local address: it
+/// has no trust store, so it never waits for the system's root certificates.
+pub fn metadata_http_client() -> SharedHttpClient {
+    install_crypto_provider();
+    let no_roots = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_native_roots(false))
+        .build()
+        .expect("an empty trust store is a valid TLS context");
+    Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(no_roots)
+        .build_https()
+}
+
+/// Loads the system's root certificates for `client` on a background thread. Reading and
+/// parsing them (a bundle plus a directory of ~150 files on Debian) is the largest fixed cost
+/// of a boot; this way it overlaps the metadata reads instead of preceding them. The first
+/// HTTPS call waits for it if it is not done yet (the roots live in a process-wide lazy cell).
+pub fn preload_roots(client: SharedHttpClient) {
+    std::thread::spawn(move || {
+        let _ = client.validate_base_client_config(
+            &RuntimeComponentsBuilder::new("imagekit-preload-roots"),
+            &ConfigBag::base(),
+        );
+    });
 }
 
 /// Loads the shared SDK config. `region` overrides the environment's region when given.

@@ -89,7 +89,8 @@ pub async fn run(local: LocalLayers) -> anyhow::Result<RunEnd> {
     let deadline = Instant::now() + Duration::from_secs(boot_timeout);
 
     let http = crate::aws::https_client();
-    let imds_client = imds::client(http.clone());
+    crate::aws::preload_roots(http.clone());
+    let imds_client = imds::client(crate::aws::metadata_http_client());
     let identity = imds::identity(&imds_client, deadline)
         .await
         .context("reading the instance identity")?;
@@ -312,7 +313,9 @@ fn write_files(
     }
 
     let hook = shutdown::launcher_path(dir);
-    atomic_file::write(&hook, shutdown::LAUNCHER.as_bytes(), 0o755, None)
+    // Fixed text, rewritten every boot: no fsync.
+    let unsynced = atomic_file::Durability::Unsynced;
+    atomic_file::write(&hook, shutdown::LAUNCHER.as_bytes(), 0o755, None, unsynced)
         .with_context(|| format!("writing the shutdown hook {}", hook.display()))?;
 
     let agent_config = AgentConfig {

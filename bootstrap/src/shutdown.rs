@@ -51,7 +51,9 @@ pub fn record_reason() -> Result<String, std::io::Error> {
     let path = std::env::var_os(REASON_FILE_ENV)
         .map(PathBuf::from)
         .unwrap_or_else(|| reason_file(Path::new(crate::config::defaults::agent_dir())));
-    atomic_file::write(&path, reason.as_bytes(), 0o600, None)?;
+    // Read by the supervisor as soon as the agent exits, in this same boot.
+    let unsynced = atomic_file::Durability::Unsynced;
+    atomic_file::write(&path, reason.as_bytes(), 0o600, None, unsynced)?;
     Ok(reason)
 }
 

@@ -54,9 +54,10 @@ impl AgentConfig<'_> {
         bytes
     }
 
-    /// Writes the config atomically, mode 0600, owned by the agent user.
+    /// Writes the config atomically and fsync'd, mode 0600, owned by the agent user.
     pub fn write(&self, path: &Path, owner: atomic_file::Owner) -> std::io::Result<()> {
-        atomic_file::write(path, &self.render(), 0o600, owner)
+        let synced = atomic_file::Durability::Synced;
+        atomic_file::write(path, &self.render(), 0o600, owner, synced)
     }
 }
 
