@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::agent::semaphore::{self, AgentConfig};
 use crate::aws::SharedCredentialsProvider;
 use crate::config::{self, BootConfig, BootConfigLayer, ConfigError};
+use crate::exit::{status_of, ExitStatus};
 use crate::imds::Identity;
 use crate::{atomic_file, cache, giveback, health, imds, secrets, shutdown, supervise, user};
 
@@ -67,6 +68,36 @@ pub enum RunEnd {
     GivenBack,
     /// The agent stopped without recording a reason (crash or kill); given back anyway.
     AgentFailed,
+}
+
+/// `run` from start to exit status, on its own runtime: the one code path of the console and of
+/// the Windows service, so both boot, supervise and give back alike. Logging is set up already.
+pub fn blocking(config_file: Option<&Path>, config_parameter: Option<String>) -> ExitStatus {
+    let local = match LocalLayers::load(config_file, config_parameter) {
+        Ok(local) => local,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitStatus::Usage;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("starting the async runtime: {e}");
+            return ExitStatus::Failure;
+        }
+    };
+    match runtime.block_on(run(local)) {
+        Ok(RunEnd::GivenBack) => ExitStatus::Success,
+        Ok(RunEnd::AgentFailed) => ExitStatus::Failure,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            status_of(&e)
+        }
+    }
 }
 
 /// Runs the whole boot. Errors that are the config's fault carry a [`ConfigError`] (exit 2).

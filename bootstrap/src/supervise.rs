@@ -92,15 +92,16 @@ async fn wait_forwarding(child: &mut tokio::process::Child) -> std::io::Result<E
     }
 }
 
+/// Windows has no signal to forward: a service stop (or Ctrl-C) terminates the agent, once.
+/// The stop request stays set, so waiting on it again would spin.
 #[cfg(not(unix))]
 async fn wait_forwarding(child: &mut tokio::process::Child) -> std::io::Result<ExitStatus> {
-    loop {
-        tokio::select! {
-            status = child.wait() => return status,
-            _ = crate::service::stop_requested() => {
-                tracing::info!("stop requested; stopping the agent");
-                let _ = child.start_kill();
-            }
-        }
+    tokio::select! {
+        status = child.wait() => return status,
+        _ = crate::service::stop_requested() => {}
     }
+    tracing::info!(pid = child.id(), "stop requested; stopping the agent");
+    // It may have exited in the meantime; the wait below tells either way.
+    let _ = child.start_kill();
+    child.wait().await
 }
