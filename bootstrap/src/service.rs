@@ -119,14 +119,12 @@ define_windows_service!(ffi_service_main, service_main);
 
 /// The SCM's service thread.
 fn service_main(_scm_args: Vec<OsString>) {
-    let outcome = serve().unwrap_or_else(|e| {
+    if let Err(e) = serve() {
         tracing::error!("{e}");
-        ExitStatus::Failure
-    });
-    let _ = OUTCOME.set(outcome);
+    }
 }
 
-fn serve() -> Result<ExitStatus, ServiceError> {
+fn serve() -> Result<(), ServiceError> {
     let handle = service_control_handler::register(SERVICE_NAME, |control| match control {
         ServiceControl::Stop | ServiceControl::Shutdown => {
             tracing::info!(?control, "the service manager asks the bootstrap to stop");
@@ -155,12 +153,13 @@ fn serve() -> Result<ExitStatus, ServiceError> {
         ExitStatus::Success => ServiceExitCode::NO_ERROR,
         other => ServiceExitCode::ServiceSpecific(u32::from(other.code())),
     };
+    // Before Stopped: that lets the dispatcher return, and the main thread then reads it.
+    let _ = OUTCOME.set(exit);
     tracing::info!(?exit, "reporting Stopped to the service manager");
     let handle = lock_status().take().unwrap_or(handle);
     handle
         .set_service_status(status(ServiceState::Stopped, code))
-        .map_err(|e| ServiceError::scm("reporting Stopped", e))?;
-    Ok(exit)
+        .map_err(|e| ServiceError::scm("reporting Stopped", e))
 }
 
 fn lock_status() -> std::sync::MutexGuard<'static, Option<ServiceStatusHandle>> {
