@@ -330,31 +330,72 @@ async fn crashed_agent_is_given_back_without_decrement_and_an_error_line() {
     assert!(!fleet.instance_ids().await.contains(&boot.instance_id));
 }
 
+impl Boot {
+    /// Starts `run` in the background with an agent that holds until `release` exists (and then
+    /// stops with `reason`), and returns once the agent runs.
+    fn spawn_holding(&self, release: &Path, reason: Option<&str>) -> std::process::Child {
+        let config = self.config(serde_json::json!({}));
+        let mut cmd = self
+            .cmd()
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&config)
+            .env("STANDIN_WAIT_FOR", release);
+        if let Some(reason) = reason {
+            cmd = cmd.env("STANDIN_REASON", reason);
+        }
+        let child = cmd
+            .into_command()
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let argv = self.agent_dir().join("record").join("argv");
+        let started = std::time::Instant::now();
+        while !argv.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the run never started its agent"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_passed_to_the_agent_gives_the_instance_back_as_interrupted() {
+    let (fleet, boot) = fleet("stopped", 2, true).await;
+    let child = boot.spawn_holding(&boot.dir.path().join("never"), None);
+    // What systemd does on shutdown; the stand-in agent (sh) dies of it without its hook.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = Run {
+        display: "imagekit-bootstrap run (SIGTERM)".into(),
+        output: child.wait_with_output().unwrap(),
+    };
+    out.success();
+    boot.assert_token_absent(&out);
+    let err = out.stderr();
+    assert!(err.contains("forwarding signal to the agent"), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.contains("\"reason\":\"INTERRUPTED\"") && l.contains("\"level\":\"INFO\"")),
+        "no INTERRUPTED line:\n{err}"
+    );
+    assert!(!err.contains("\"level\":\"ERROR\""), "{err}");
+    assert_eq!(
+        fleet.desired().await,
+        2,
+        "an interrupted agent keeps its slot"
+    );
+    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_run_while_the_first_supervises_its_agent_changes_nothing() {
     let (fleet, boot) = fleet("second", 2, true).await;
     let release = boot.dir.path().join("release");
     let config = boot.config(serde_json::json!({}));
-    let mut first = boot
-        .cmd()
-        .args(["run", "--log-format", "json", "--config"])
-        .arg(&config)
-        .env("STANDIN_REASON", "IDLE")
-        .env("STANDIN_WAIT_FOR", &release)
-        .into_command()
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let argv = boot.agent_dir().join("record").join("argv");
-    let started = std::time::Instant::now();
-    while !argv.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the first run never started its agent"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let first = boot.spawn_holding(&release, Some("IDLE"));
     let imds_before = imds().requests_for(&boot.instance_id);
 
     let second = boot
@@ -378,8 +419,11 @@ async fn a_second_run_while_the_first_supervises_its_agent_changes_nothing() {
     );
 
     std::fs::write(&release, "").unwrap();
-    let status = first.wait().unwrap();
-    assert!(status.success(), "the first run failed: {status}");
+    let first = Run {
+        display: "the first imagekit-bootstrap run".into(),
+        output: first.wait_with_output().unwrap(),
+    };
+    first.success();
     assert_eq!(fleet.desired().await, 1);
     assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
 }
@@ -701,6 +745,13 @@ fn no_snapshot_holds_the_token() {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(TOKEN), "{} holds the token", path.display());
     }
+}
+
+#[test]
+fn service_mode_is_refused_outside_windows_with_exit_2() {
+    let out = Cmd::bootstrap().args(["run", "--service"]).run();
+    out.code(2);
+    assert!(out.one_line_error().contains("Windows service manager"));
 }
 
 #[test]

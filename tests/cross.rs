@@ -260,3 +260,162 @@ async fn windows_exe_boots_end_to_end_under_wine() {
     let (fleet, boot) = fleet_on(Host::Wine(WineExe::new(true)), "wine-idle", 2, true).await;
     assert_idle_boot_given_back(&fleet, &boot).await;
 }
+
+/// The Windows service under wine's Service Control Manager: `run --service` reports Running and
+/// starts the agent; a service stop stops the agent, gives the instance back, and the service
+/// reports Stopped with run's exit code.
+mod windows_service_under_wine {
+    use std::time::{Duration, Instant};
+
+    use crate::support::dist::{standin_agent_exe, wine_path, PrivateWine, WineExe};
+    use crate::support::fleet::Fleet;
+    use crate::support::imds::{ImdsServer, InstanceMeta};
+    use crate::support::moto::Account;
+
+    const SERVICE: &str = "imagekit-bootstrap";
+    const TOKEN: &str = "sem-agent-tok-winsvc-41d8e2c7b95a";
+
+    /// STATE, WIN32_EXIT_CODE and SERVICE_EXIT_CODE from `sc query`.
+    fn query(wine: &PrivateWine) -> (u32, u32, u32) {
+        let out = wine.sc(&["query", SERVICE]);
+        let text = out.success().stdout();
+        let field = |name: &str| -> u32 {
+            text.lines()
+                .find_map(|l| {
+                    let (key, value) = l.split_once(':')?;
+                    (key.trim() == name).then(|| value.split_whitespace().next()?.parse().ok())?
+                })
+                .unwrap_or_else(|| panic!("no {name} in `sc query`:\n{text}"))
+        };
+        (
+            field("STATE"),
+            field("WIN32_EXIT_CODE"),
+            field("SERVICE_EXIT_CODE"),
+        )
+    }
+
+    fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Linux pids of wine processes whose command line names `needle` (wine shows the Windows
+    /// command line in /proc).
+    fn processes_naming(needle: &str) -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|b| String::from_utf8_lossy(&b).contains(needle))
+                    .unwrap_or(false)
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn service_stop_stops_the_agent_gives_the_instance_back_and_reports_stopped() {
+        let account = Account::new();
+        let fleet = Fleet::create(&account, "winsvc", 2).await;
+        fleet.put_secure("/imagekit/agent-token", TOKEN).await;
+        let instance_id = fleet.instance_ids().await[0].clone();
+        let imds = ImdsServer::start();
+        let mut meta = InstanceMeta::new(&instance_id, &account);
+        meta.asg_tag = Some("winsvc".into());
+        imds.add(meta);
+
+        let exe = WineExe::new(true);
+        let agent_dir = exe.dir.path().join("agent");
+        std::fs::create_dir_all(&agent_dir).unwrap();
+        std::fs::copy(standin_agent_exe(), agent_dir.join("agent.exe")).unwrap();
+        let config = exe.dir.path().join("config.json");
+        let doc = serde_json::json!({
+            "endpoint": "example.semaphoreci.com",
+            "token_parameter": "/imagekit/agent-token",
+            "agent_dir": wine_path(&agent_dir),
+            "boot_timeout": 30,
+            // Never used in an ASG; harmless if it were.
+            "poweroff_command": ["C:\\windows\\system32\\cmd.exe", "/c", "exit", "0"],
+        });
+        std::fs::write(&config, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+
+        // A service gets the system environment only: that is where the endpoints go.
+        let wine = PrivateWine::new(&[
+            (
+                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                &imds.endpoint_for(&instance_id),
+            ),
+            ("AWS_ENDPOINT_URL", &account.endpoint),
+            // The stand-in agent runs until stopped, as a real one waits for jobs.
+            ("STANDIN_HOLD", "1"),
+        ]);
+        // The image's command line (packer/scripts/windows/30-bootstrap-service.ps1), plus a
+        // config file.
+        let bin_path = format!(
+            "\"{}\" run --service --config {}",
+            wine_path(&exe.exe).display(),
+            wine_path(&config).display()
+        );
+        wine.sc(&["create", SERVICE, "binPath=", &bin_path])
+            .success();
+        assert_eq!(query(&wine).0, 1, "a new service is stopped");
+
+        wine.sc(&["start", SERVICE]).success();
+        let started = agent_dir.join("record").join("argv");
+        wait_for("the agent to start", Duration::from_secs(90), || {
+            started.is_file()
+        });
+        let (state, _, _) = query(&wine);
+        assert_eq!(
+            state, 4,
+            "the service is not RUNNING once the agent has started"
+        );
+        let record = std::fs::read_to_string(&started).unwrap();
+        let config_yaml = wine_path(&agent_dir.join("config.yaml"));
+        assert_eq!(
+            record.lines().collect::<Vec<_>>(),
+            ["start", "--config-file", config_yaml.to_str().unwrap()],
+            "{record}"
+        );
+        let agent_exe = wine_path(&agent_dir.join("agent.exe"));
+        let agent_exe = agent_exe.to_str().unwrap();
+        assert!(
+            !processes_naming(agent_exe).is_empty(),
+            "no running {agent_exe} while the service runs"
+        );
+        assert!(fleet.instance_ids().await.contains(&instance_id));
+
+        wine.sc(&["stop", SERVICE]).success();
+        wait_for("the service to stop", Duration::from_secs(90), || {
+            query(&wine).0 == 1
+        });
+        let (_, win32, specific) = query(&wine);
+        // The agent was terminated (Windows has no SIGTERM to forward), so it recorded no
+        // reason; the supervisor, which stopped it, gives the instance back as INTERRUPTED:
+        // without a decrement, and a clean exit.
+        assert_eq!(
+            (win32, specific),
+            (0, 0),
+            "WIN32_EXIT_CODE, SERVICE_EXIT_CODE"
+        );
+        assert!(
+            processes_naming(agent_exe).is_empty(),
+            "{agent_exe} still runs after the service stopped"
+        );
+        assert!(!fleet.instance_ids().await.contains(&instance_id));
+        assert_eq!(fleet.ec2_state(&instance_id).await, "terminated");
+        assert_eq!(
+            fleet.desired().await,
+            2,
+            "a stop must not lower desired capacity"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&started).unwrap(),
+            record,
+            "the agent ran twice"
+        );
+    }
+}

@@ -29,6 +29,10 @@ pub enum Command {
         config_parameter: Option<String>,
         #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
         log_format: LogFormat,
+        /// Windows only: run under the Service Control Manager (the baked service's command
+        /// line), so that a service stop stops the agent and the instance is given back.
+        #[arg(long)]
+        service: bool,
     },
     /// The agent's shutdown hook: records SEMAPHORE_AGENT_SHUTDOWN_REASON for the supervisor.
     OnShutdown,

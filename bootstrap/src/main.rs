@@ -2,9 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use imagekit_bootstrap::cli::{Cli, Command};
-use imagekit_bootstrap::exit::{status_of, ExitStatus};
-use imagekit_bootstrap::run::{LocalLayers, RunEnd};
-use imagekit_bootstrap::{logging, show, shutdown};
+use imagekit_bootstrap::exit::ExitStatus;
+use imagekit_bootstrap::run::LocalLayers;
+use imagekit_bootstrap::{logging, run, show, shutdown};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,33 +34,48 @@ fn main() -> ExitCode {
             config,
             config_parameter,
             log_format,
+            service,
         } => {
-            logging::init(log_format, "info");
-            let local = match LocalLayers::load(config.as_deref(), config_parameter) {
-                Ok(local) => local,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    return ExitStatus::Usage.into();
-                }
-            };
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!("starting the async runtime: {e}");
-                    return ExitStatus::Failure.into();
-                }
-            };
-            match runtime.block_on(imagekit_bootstrap::run::run(local)) {
-                Ok(RunEnd::GivenBack) => ExitStatus::Success.into(),
-                Ok(RunEnd::AgentFailed) => ExitStatus::Failure.into(),
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    status_of(&e).into()
-                }
+            if service {
+                return run_service(config, config_parameter, log_format).into();
             }
+            logging::init(log_format, "info");
+            run::blocking(config.as_deref(), config_parameter).into()
         }
     }
+}
+
+#[cfg(windows)]
+fn run_service(
+    config: Option<std::path::PathBuf>,
+    config_parameter: Option<String>,
+    log_format: logging::LogFormat,
+) -> ExitStatus {
+    use anyhow::Context;
+    use imagekit_bootstrap::service;
+
+    logging::init(log_format, "info");
+    match service::run(service::RunArgs {
+        config,
+        config_parameter,
+    })
+    .context("run --service")
+    {
+        Ok(status) => status,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            service::status_of(&e)
+        }
+    }
+}
+
+/// Only the Windows service manager speaks this protocol: refuse it elsewhere, before anything.
+#[cfg(not(windows))]
+fn run_service(
+    _config: Option<std::path::PathBuf>,
+    _config_parameter: Option<String>,
+    _log_format: logging::LogFormat,
+) -> ExitStatus {
+    eprintln!("error: --service is for the Windows service manager only; run without it here");
+    ExitStatus::Usage
 }

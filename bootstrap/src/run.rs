@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use crate::agent::semaphore::{self, AgentConfig};
 use crate::aws::SharedCredentialsProvider;
 use crate::config::{self, BootConfig, BootConfigLayer, ConfigError};
+use crate::exit::{status_of, ExitStatus};
 use crate::imds::Identity;
 use crate::{
     atomic_file, cache, giveback, health, imds, run_lock, secrets, shutdown, supervise, user,
@@ -69,6 +70,36 @@ pub enum RunEnd {
     GivenBack,
     /// The agent stopped without recording a reason (crash or kill); given back anyway.
     AgentFailed,
+}
+
+/// `run` from start to exit status, on its own runtime: the one code path of the console and of
+/// the Windows service, so both boot, supervise and give back alike. Logging is set up already.
+pub fn blocking(config_file: Option<&Path>, config_parameter: Option<String>) -> ExitStatus {
+    let local = match LocalLayers::load(config_file, config_parameter) {
+        Ok(local) => local,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitStatus::Usage;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("starting the async runtime: {e}");
+            return ExitStatus::Failure;
+        }
+    };
+    match runtime.block_on(run(local)) {
+        Ok(RunEnd::GivenBack) => ExitStatus::Success,
+        Ok(RunEnd::AgentFailed) => ExitStatus::Failure,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            status_of(&e)
+        }
+    }
 }
 
 /// Runs the whole boot. Errors that are the config's fault carry a [`ConfigError`] (exit 2).
@@ -142,12 +173,23 @@ pub async fn run(local: LocalLayers) -> anyhow::Result<RunEnd> {
         }
     };
 
-    let status = supervise::run(prepared.launch(&identity))
+    let exit = supervise::run(prepared.launch(&identity))
         .await
         .with_context(|| format!("starting {}", prepared.config.agent_program().display()))?;
-    let reason = shutdown::read_reason(&prepared.config.agent_dir);
+    let status = exit.status;
+    let mut reason = shutdown::read_reason(&prepared.config.agent_dir);
     match &reason {
         Some(reason) => tracing::info!(%status, reason = reason.as_str(), "agent exited"),
+        // The OS or the service manager stopped us, and we stopped the agent: a Windows agent
+        // is terminated outright and cannot run its hook. Not a crash.
+        None if exit.stop_requested => {
+            tracing::info!(
+                %status,
+                reason = shutdown::INTERRUPTED,
+                "agent stopped on request without recording a reason; giving the instance back as interrupted"
+            );
+            reason = Some(shutdown::INTERRUPTED.to_string());
+        }
         None => tracing::error!(
             %status,
             "agent exited without recording a shutdown reason (crashed or killed); giving the instance back without lowering desired capacity"

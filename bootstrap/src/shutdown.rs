@@ -14,6 +14,8 @@ pub const REASON_FILE_ENV: &str = "IMAGEKIT_SHUTDOWN_REASON_FILE";
 pub const EXE_ENV: &str = "IMAGEKIT_BOOTSTRAP_EXE";
 /// What the Semaphore agent passes to its hook.
 pub const AGENT_REASON_ENV: &str = "SEMAPHORE_AGENT_SHUTDOWN_REASON";
+/// The reason for an agent that the supervisor stopped on request (OS shutdown, service stop).
+pub const INTERRUPTED: &str = "INTERRUPTED";
 
 /// The launcher the agent's `shutdown-hook-path` points at. Fixed text: the binary's path and
 /// the reason file travel in the environment, never spliced into the script.

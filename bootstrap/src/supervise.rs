@@ -23,8 +23,16 @@ const SCRUBBED: [&str; 3] = [
     "AWS_SESSION_TOKEN",
 ];
 
+/// How the agent ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    pub status: ExitStatus,
+    /// The supervisor passed on a stop (a signal, or a Windows service stop) before the exit.
+    pub stop_requested: bool,
+}
+
 /// Starts the agent and waits for it, forwarding termination signals.
-pub async fn run(launch: Launch<'_>) -> std::io::Result<ExitStatus> {
+pub async fn run(launch: Launch<'_>) -> std::io::Result<Exit> {
     let mut command = tokio::process::Command::new(&launch.program);
     command
         .args(&launch.args)
@@ -72,16 +80,18 @@ pub async fn run(launch: Launch<'_>) -> std::io::Result<ExitStatus> {
 }
 
 #[cfg(unix)]
-async fn wait_forwarding(child: &mut tokio::process::Child) -> std::io::Result<ExitStatus> {
+async fn wait_forwarding(child: &mut tokio::process::Child) -> std::io::Result<Exit> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let mut stop_requested = false;
     loop {
         let sig = tokio::select! {
-            status = child.wait() => return status,
+            status = child.wait() => return Ok(Exit { status: status?, stop_requested }),
             _ = term.recv() => libc::SIGTERM,
             _ = int.recv() => libc::SIGINT,
         };
+        stop_requested = true;
         if let Some(pid) = child.id() {
             tracing::info!(pid, signal = sig, "forwarding signal to the agent");
             // SAFETY: plain kill(2) on our own child's pid, which has not been reaped yet.
@@ -92,15 +102,19 @@ async fn wait_forwarding(child: &mut tokio::process::Child) -> std::io::Result<E
     }
 }
 
+/// Windows has no signal to forward: a service stop (or Ctrl-C) terminates the agent, once.
+/// The stop request stays set, so waiting on it again would spin.
 #[cfg(not(unix))]
-async fn wait_forwarding(child: &mut tokio::process::Child) -> std::io::Result<ExitStatus> {
-    loop {
-        tokio::select! {
-            status = child.wait() => return status,
-            _ = crate::service::stop_requested() => {
-                tracing::info!("stop requested; stopping the agent");
-                let _ = child.start_kill();
-            }
-        }
+async fn wait_forwarding(child: &mut tokio::process::Child) -> std::io::Result<Exit> {
+    tokio::select! {
+        status = child.wait() => return Ok(Exit { status: status?, stop_requested: false }),
+        _ = crate::service::stop_requested() => {}
     }
+    tracing::info!(pid = child.id(), "stop requested; stopping the agent");
+    // It may have exited in the meantime; the wait below tells either way.
+    let _ = child.start_kill();
+    Ok(Exit {
+        status: child.wait().await?,
+        stop_requested: true,
+    })
 }

@@ -142,3 +142,116 @@ impl WineExe {
             .current_dir(self.dir.path())
     }
 }
+
+/// `wineserver` beside the wine loader (Debian: /usr/lib/wine/wineserver64).
+pub fn wineserver() -> PathBuf {
+    if let Some(path) = std::env::var_os("IMAGEKIT_WINESERVER") {
+        return PathBuf::from(path);
+    }
+    let beside = wine().with_file_name("wineserver64");
+    if beside.is_file() {
+        return beside;
+    }
+    super::tool("IMAGEKIT_WINESERVER", "wineserver")
+}
+
+/// A wine prefix of its own, for a test that changes machine-wide state (a service, the system
+/// environment), so that the shared prefix and the tests using it are never disturbed. Its
+/// wineserver is persistent: otherwise the session, and the service in it, ends as soon as the
+/// last `sc` command exits. Dropping it kills its wineserver and every process in the prefix.
+pub struct PrivateWine {
+    pub dir: tempfile::TempDir,
+    prefix: PathBuf,
+}
+
+impl PrivateWine {
+    /// `system_env` goes into the registry's system environment (Session Manager\Environment):
+    /// wine's services.exe gives each service an environment built from there, not its own
+    /// (`CreateEnvironmentBlock` without inheriting), so a variable in the environment of
+    /// whichever wine command started it never reaches a service.
+    pub fn new(system_env: &[(&str, &str)]) -> PrivateWine {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("prefix");
+        std::fs::create_dir_all(&prefix).unwrap();
+        let wine = PrivateWine { dir, prefix };
+        wine.quiet(&["wineboot", "--init"]);
+        for (name, value) in system_env {
+            wine.cmd("reg")
+                .args([
+                    "add",
+                    r"HKLM\System\CurrentControlSet\Control\Session Manager\Environment",
+                    "/v",
+                    name,
+                    "/t",
+                    "REG_SZ",
+                    "/d",
+                    value,
+                    "/f",
+                ])
+                .run()
+                .success();
+        }
+        // services.exe reads that environment once, and the boot's own services already made it
+        // do so: end this session, then start a persistent one.
+        wine.wineserver(&["-k"]);
+        wine.wineserver(&["-w"]);
+        wine.wineserver(&["-p"]);
+        // The first command of a session starts services.exe and the other system processes,
+        // which inherit its stdout and stderr: give them none, or capturing any command's output
+        // would wait for the session to end.
+        wine.quiet(&["wineboot"]);
+        wine
+    }
+
+    /// `wine <program> ...` in this prefix, quiet and prompt-free.
+    pub fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Cmd {
+        wine_env(Cmd::new(wine()), &self.prefix).arg(program)
+    }
+
+    /// `wine sc <args>`: the service manager's own client.
+    pub fn sc(&self, args: &[&str]) -> super::cmd::Run {
+        self.cmd("sc").args(args).run()
+    }
+
+    /// `wine <args>` with no stdin, stdout or stderr, so that lingering wine processes hold no
+    /// pipe of ours.
+    fn quiet(&self, args: &[&str]) {
+        let status = self
+            .cmd(args[0])
+            .args(&args[1..])
+            .into_command()
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "wine {args:?}: {status}");
+    }
+
+    fn wineserver(&self, args: &[&str]) {
+        let status = std::process::Command::new(wineserver())
+            .args(args)
+            .env("WINEPREFIX", &self.prefix)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        // `-k` fails harmlessly when no server runs.
+        assert!(
+            status.success() || args == ["-k"],
+            "wineserver {args:?}: {status}"
+        );
+    }
+}
+
+impl Drop for PrivateWine {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(wineserver())
+            .arg("-k")
+            .env("WINEPREFIX", &self.prefix)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}

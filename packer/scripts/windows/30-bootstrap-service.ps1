@@ -21,7 +21,9 @@ Move-Item -Force -Path $staged -Destination $exe
 if (Get-Service -Name 'imagekit-bootstrap' -ErrorAction SilentlyContinue) {
   & sc.exe delete imagekit-bootstrap | Out-Null
 }
-New-Service -Name 'imagekit-bootstrap' -BinaryPathName "`"$exe`" run" -DisplayName 'imagekit bootstrap' `
+# `run --service` talks to the service manager: it reports Running, and a service stop (or the OS
+# shutting down) stops the agent and gives the instance back before the service reports Stopped.
+New-Service -Name 'imagekit-bootstrap' -BinaryPathName "`"$exe`" run --service" -DisplayName 'imagekit bootstrap' `
   -Description 'Registers this instance as a CI agent, once per boot.' -StartupType Automatic | Out-Null
 # Start after the network and EC2Launch have run, and never restart on failure.
 & sc.exe config imagekit-bootstrap depend= 'Tcpip/Dnscache' | Out-Null
