@@ -277,6 +277,15 @@ pub async fn assert_idle_boot_given_back(fleet: &Fleet, boot: &Boot) {
     );
     assert_eq!(config["disconnect-after-job"], true);
     assert_eq!(config["disconnect-after-idle-timeout"], 300);
+    if let Host::Wine(_) = boot.host {
+        // The Windows side of mode 0600, as the agent reads it back. Wine accepts the private
+        // DACL but keeps only what Unix mode bits can say, so the exact SDDL cannot be checked
+        // here; what can is that Everyone (WD) and Users (BU), which a file under C:\ or Z:\
+        // otherwise gets, have no entry.
+        let acl = boot.record("config-acl");
+        assert!(acl.starts_with("D:"), "{acl}");
+        assert!(!acl.contains(";WD)") && !acl.contains(";BU)"), "{acl}");
+    }
     let hook = config["shutdown-hook-path"].as_str().unwrap();
     let launcher = boot
         .agent_dir()

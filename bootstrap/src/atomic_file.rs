@@ -44,9 +44,12 @@ pub fn write(
             // The mode applies from creation, so the content is never readable by others.
             options.mode(mode);
         }
-        #[cfg(not(unix))]
-        let _ = mode;
         let mut file = options.open(&tmp)?;
+        // Private before any content goes in, as the Unix mode is from creation.
+        #[cfg(windows)]
+        if mode & 0o077 == 0 {
+            crate::acl::make_private(&tmp)?;
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -109,7 +109,12 @@ pub fn prng_shim() -> &'static Path {
 /// The Windows stand-in agent (tests/fixtures/standin-agent.c).
 pub fn standin_agent_exe() -> &'static Path {
     static AGENT: OnceLock<PathBuf> = OnceLock::new();
-    mingw_built(&AGENT, "standin-agent.exe", "standin-agent.c", &[])
+    mingw_built(
+        &AGENT,
+        "standin-agent.exe",
+        "standin-agent.c",
+        &["-ladvapi32"],
+    )
 }
 
 /// How a Windows program under wine names a host path: wine maps the Unix root to drive Z:.
