@@ -11,6 +11,7 @@ pub mod aws;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod exit;
 pub mod giveback;
 pub mod health;

@@ -5,8 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_config::imds::credentials::ImdsCredentialsProvider;
-use aws_config::meta::credentials::CredentialsProviderChain;
 use tokio::time::Instant;
 
 use crate::agent::semaphore::{self, AgentConfig};
@@ -15,7 +13,8 @@ use crate::config::{self, BootConfig, BootConfigLayer, ConfigError};
 use crate::exit::{status_of, ExitStatus};
 use crate::imds::Identity;
 use crate::{
-    atomic_file, cache, giveback, health, imds, run_lock, secrets, shutdown, supervise, user,
+    atomic_file, cache, credentials, giveback, health, imds, run_lock, secrets, shutdown,
+    supervise, user,
 };
 
 /// Overrides the baked config's path (tests, unusual images).
@@ -122,9 +121,11 @@ pub async fn run(local: LocalLayers) -> anyhow::Result<RunEnd> {
     let http = crate::aws::https_client();
     crate::aws::preload_roots(http.clone());
     let imds_client = imds::client(crate::aws::metadata_http_client());
-    let identity = imds::identity(&imds_client, deadline)
-        .await
-        .context("reading the instance identity")?;
+    let (identity, credentials) = tokio::join!(
+        imds::identity(&imds_client, deadline),
+        credentials::Primed::fetch(credentials::chain(&imds_client)),
+    );
+    let identity = identity.context("reading the instance identity")?;
     tracing::info!(
         instance_id = identity.instance_id.as_str(),
         region = identity.region.as_str(),
@@ -135,18 +136,6 @@ pub async fn run(local: LocalLayers) -> anyhow::Result<RunEnd> {
         "instance identity"
     );
 
-    // Like any SDK on EC2: environment credentials if set, else the instance profile, read
-    // through the metadata client we already hold.
-    let credentials = CredentialsProviderChain::first_try(
-        "Environment",
-        aws_config::environment::credentials::EnvironmentVariableCredentialsProvider::new(),
-    )
-    .or_else(
-        "InstanceProfile",
-        ImdsCredentialsProvider::builder()
-            .imds_client(imds_client.clone())
-            .build(),
-    );
     let sdk = crate::aws::sdk_config_with(
         Some(identity.region.clone()),
         Some(SharedCredentialsProvider::new(credentials)),
