@@ -726,6 +726,10 @@ fn bad_config_is_one_line_and_exit_2_before_any_aws_call() {
         line.contains("`disconect_after_job`") && line.contains("unknown key"),
         "{line}"
     );
+    assert!(
+        !line.contains('\x1b'),
+        "colour codes outside a terminal: {line:?}"
+    );
     assert_eq!(
         server.requests(),
         0,
