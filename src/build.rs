@@ -110,36 +110,52 @@ struct Planned {
     action: Action,
 }
 
-/// Looks each variant's fingerprint up in every one of its regions, concurrently.
+/// Looks each variant's fingerprint up in every one of its regions: one `DescribeImages` per
+/// region for all the fingerprints wanted there, the regions concurrently.
 async fn plan(
     targets: Vec<Target>,
+    regions: &BTreeMap<String, Region>,
     force: bool,
     per_region_build: bool,
 ) -> Result<Vec<Planned>, AmiError> {
-    let mut regions: BTreeMap<String, Region> = BTreeMap::new();
-    for name in targets.iter().flat_map(|t| t.regions.iter()) {
-        if !regions.contains_key(name) {
-            regions.insert(name.clone(), Region::connect(name).await);
-        }
-    }
     let mut lookups = JoinSet::new();
-    for (i, target) in targets.iter().enumerate() {
-        for name in &target.regions {
-            let region = regions[name].clone();
-            let fingerprint = target.fingerprint.clone();
-            lookups.spawn(async move {
-                let found = region.find(&fingerprint).await?;
-                Ok::<_, AmiError>((i, region.name, found.into_iter().next()))
-            });
+    for (name, region) in regions {
+        let fingerprints: Vec<String> = targets
+            .iter()
+            .filter(|t| t.regions.contains(name))
+            .map(|t| t.fingerprint.clone())
+            .collect();
+        if fingerprints.is_empty() {
+            continue;
         }
+        let region = region.clone();
+        lookups.spawn(async move {
+            let found = region.find(&fingerprints).await?;
+            Ok::<_, AmiError>((region.name, found))
+        });
     }
-    let mut existing: Vec<BTreeMap<String, Ami>> = vec![BTreeMap::new(); targets.len()];
+    // (region, fingerprint) -> the newest image with it there.
+    let mut found: BTreeMap<(String, String), Ami> = BTreeMap::new();
     while let Some(joined) = lookups.join_next().await {
-        let (i, region, found) = joined.expect("a look-up task panicked")?;
-        if let Some(ami) = found {
-            existing[i].insert(region, ami);
+        let (region, amis) = joined.expect("a look-up task panicked")?;
+        for ami in amis {
+            found
+                .entry((region.clone(), ami.fingerprint.clone()))
+                .or_insert(ami);
         }
     }
+    let existing: Vec<BTreeMap<String, Ami>> = targets
+        .iter()
+        .map(|t| {
+            t.regions
+                .iter()
+                .filter_map(|r| {
+                    let ami = found.get(&(r.clone(), t.fingerprint.clone()))?;
+                    Some((r.clone(), ami.clone()))
+                })
+                .collect()
+        })
+        .collect();
     Ok(targets
         .into_iter()
         .zip(existing)
@@ -176,14 +192,17 @@ async fn plan(
 
 /// Plans, and unless `dry_run`, builds and copies. Errors here are whole-run faults (a region
 /// unreachable while planning); a failing variant is reported in the [`Report`] instead.
+///
+/// `regions` holds clients for every region of every target (see [`Region::connect_all`]).
 pub async fn run(
     targets: Vec<Target>,
+    regions: &BTreeMap<String, Region>,
     settings: Settings,
     dry_run: bool,
     progress: Progress,
     interrupt: Interrupt,
 ) -> anyhow::Result<Report> {
-    let planned = plan(targets, settings.force, settings.per_region_build).await?;
+    let planned = plan(targets, regions, settings.force, settings.per_region_build).await?;
     if dry_run {
         let variants = planned.iter().map(dry_run_result).collect();
         return Ok(Report {

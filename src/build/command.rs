@@ -1,11 +1,13 @@
 //! `imagekit build`: resolve and check every variant, render them, then plan and run.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
 use super::{Settings, Target};
+use crate::ami::Region;
 use crate::cli::BuildArgs;
 use crate::exit::{ExitStatus, UsageError};
 use crate::interrupt::Interrupt;
@@ -58,9 +60,18 @@ fn find_packer(path: &Path) -> Result<PathBuf, UsageError> {
 pub async fn run(args: BuildArgs) -> anyhow::Result<ExitStatus> {
     let variants = resolve_variants(&args.variant)?;
     let packer_path = find_packer(&args.packer)?;
-    let packer = Packer::detect(&packer_path)
-        .await
-        .map_err(|e| UsageError::new(format!("--packer: {e}")))?;
+    // `packer version` (a few hundred ms: Packer re-executes itself) decides how to render, so
+    // it comes before the fingerprints; loading the SDK config for the look-ups needs neither,
+    // so it runs meanwhile.
+    let region_names: BTreeSet<String> = variants
+        .iter()
+        .flat_map(|v| v.regions.iter().cloned())
+        .collect();
+    let (packer, regions) = tokio::join!(
+        Packer::detect(&packer_path),
+        Region::connect_all(&region_names)
+    );
+    let packer = packer.map_err(|e| UsageError::new(format!("--packer: {e}")))?;
     let opts = RenderOptions {
         templates: args.templates.clone(),
         bootstrap_bin: args.bootstrap_bin.clone(),
@@ -127,7 +138,15 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitStatus> {
     };
     let interrupt = Interrupt::install();
     let progress = Progress::new(args.json);
-    let report = super::run(targets, settings, args.dry_run, progress, interrupt).await?;
+    let report = super::run(
+        targets,
+        &regions,
+        settings,
+        args.dry_run,
+        progress,
+        interrupt,
+    )
+    .await?;
 
     if args.json {
         output::print_json(&report)?;
