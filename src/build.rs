@@ -3,7 +3,7 @@
 
 pub mod command;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -110,20 +110,22 @@ struct Planned {
     action: Action,
 }
 
-/// Looks each variant's fingerprint up in every one of its regions: one `DescribeImages` per
+/// The newest image per (region, fingerprint) that [`look_up`] found.
+#[derive(Debug, Default, Clone)]
+pub struct Existing(BTreeMap<(String, String), Ami>);
+
+/// Looks fingerprints up, `wanted` as (region, fingerprint) pairs: one `DescribeImages` per
 /// region for all the fingerprints wanted there, the regions concurrently.
-async fn plan(
-    targets: Vec<Target>,
+pub async fn look_up(
     regions: &BTreeMap<String, Region>,
-    force: bool,
-    per_region_build: bool,
-) -> Result<Vec<Planned>, AmiError> {
+    wanted: &BTreeSet<(String, String)>,
+) -> Result<Existing, AmiError> {
     let mut lookups = JoinSet::new();
     for (name, region) in regions {
-        let fingerprints: Vec<String> = targets
+        let fingerprints: Vec<String> = wanted
             .iter()
-            .filter(|t| t.regions.contains(name))
-            .map(|t| t.fingerprint.clone())
+            .filter(|(r, _)| r == name)
+            .map(|(_, fingerprint)| fingerprint.clone())
             .collect();
         if fingerprints.is_empty() {
             continue;
@@ -134,29 +136,40 @@ async fn plan(
             Ok::<_, AmiError>((region.name, found))
         });
     }
-    // (region, fingerprint) -> the newest image with it there.
-    let mut found: BTreeMap<(String, String), Ami> = BTreeMap::new();
+    let mut existing = Existing::default();
     while let Some(joined) = lookups.join_next().await {
         let (region, amis) = joined.expect("a look-up task panicked")?;
+        // Newest first: the first one per fingerprint is kept.
         for ami in amis {
-            found
+            existing
+                .0
                 .entry((region.clone(), ami.fingerprint.clone()))
                 .or_insert(ami);
         }
     }
+    Ok(existing)
+}
+
+/// Decides, from what [`look_up`] found, what to do for each variant.
+fn plan(
+    targets: Vec<Target>,
+    found: &Existing,
+    force: bool,
+    per_region_build: bool,
+) -> Vec<Planned> {
     let existing: Vec<BTreeMap<String, Ami>> = targets
         .iter()
         .map(|t| {
             t.regions
                 .iter()
                 .filter_map(|r| {
-                    let ami = found.get(&(r.clone(), t.fingerprint.clone()))?;
+                    let ami = found.0.get(&(r.clone(), t.fingerprint.clone()))?;
                     Some((r.clone(), ami.clone()))
                 })
                 .collect()
         })
         .collect();
-    Ok(targets
+    targets
         .into_iter()
         .zip(existing)
         .map(|(target, existing)| {
@@ -187,22 +200,21 @@ async fn plan(
                 action,
             }
         })
-        .collect())
+        .collect()
 }
 
-/// Plans, and unless `dry_run`, builds and copies. Errors here are whole-run faults (a region
-/// unreachable while planning); a failing variant is reported in the [`Report`] instead.
-///
-/// `regions` holds clients for every region of every target (see [`Region::connect_all`]).
+/// Plans from `existing` (what [`look_up`] found for every target's fingerprint in each of its
+/// regions), and unless `dry_run`, builds and copies. A failing variant is reported in the
+/// [`Report`].
 pub async fn run(
     targets: Vec<Target>,
-    regions: &BTreeMap<String, Region>,
+    existing: &Existing,
     settings: Settings,
     dry_run: bool,
     progress: Progress,
     interrupt: Interrupt,
 ) -> anyhow::Result<Report> {
-    let planned = plan(targets, regions, settings.force, settings.per_region_build).await?;
+    let planned = plan(targets, existing, settings.force, settings.per_region_build);
     if dry_run {
         let variants = planned.iter().map(dry_run_result).collect();
         return Ok(Report {
