@@ -160,6 +160,7 @@ run_imagekit() {
     cp "$work/first.json" "$BENCH_KEEP/imagekit-$1.json"
     cp "$work/first.log" "$BENCH_KEEP/imagekit-$1.log"
   fi
+  stop_moto
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
