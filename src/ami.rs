@@ -101,10 +101,39 @@ pub struct Region {
 impl Region {
     pub async fn connect(name: &str) -> Region {
         let config = imagekit_bootstrap::aws::sdk_config(Some(name.to_string())).await;
+        Region::from_config(&config, name)
+    }
+
+    /// Clients for every named region from one loaded SDK config (loaded for the first region):
+    /// one credentials chain and one HTTP client with its connection pool, instead of loading
+    /// the whole config again per region.
+    pub async fn connect_all(names: &BTreeSet<String>) -> BTreeMap<String, Region> {
+        let Some(first) = names.iter().next() else {
+            return BTreeMap::new();
+        };
+        let config = imagekit_bootstrap::aws::sdk_config(Some(first.clone())).await;
+        names
+            .iter()
+            .map(|name| (name.clone(), Region::from_config(&config, name)))
+            .collect()
+    }
+
+    /// Clients for `name`, with everything else (credentials, endpoints, HTTP client) from
+    /// `config`.
+    fn from_config(config: &aws_config::SdkConfig, name: &str) -> Region {
+        let region = aws_config::Region::new(name.to_string());
         Region {
             name: name.to_string(),
-            ec2: aws_sdk_ec2::Client::new(&config),
-            autoscaling: aws_sdk_autoscaling::Client::new(&config),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(config)
+                    .region(region.clone())
+                    .build(),
+            ),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(config)
+                    .region(region)
+                    .build(),
+            ),
         }
     }
 
@@ -136,13 +165,21 @@ impl Region {
             .await
     }
 
-    /// The images with exactly this fingerprint, newest first.
-    pub async fn find(&self, fingerprint: &str) -> Result<Vec<Ami>, AmiError> {
-        self.describe(vec![Filter::builder()
-            .name(format!("tag:{TAG_FINGERPRINT}"))
-            .values(fingerprint)
-            .build()])
-            .await
+    /// The images with any of these fingerprints, newest first: one request per 100 of them
+    /// (EC2 caps the values of one filter).
+    pub async fn find(&self, fingerprints: &[String]) -> Result<Vec<Ami>, AmiError> {
+        let mut amis = Vec::new();
+        for chunk in fingerprints.chunks(100) {
+            amis.extend(
+                self.describe(vec![Filter::builder()
+                    .name(format!("tag:{TAG_FINGERPRINT}"))
+                    .set_values(Some(chunk.to_vec()))
+                    .build()])
+                    .await?,
+            );
+        }
+        amis.sort_by(|a, b| (b.created_epoch, &b.id).cmp(&(a.created_epoch, &a.id)));
+        Ok(amis)
     }
 
     /// Copies `source` (in another region) here, with its name and tags; returns the new ID.

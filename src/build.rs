@@ -3,7 +3,7 @@
 
 pub mod command;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -110,37 +110,66 @@ struct Planned {
     action: Action,
 }
 
-/// Looks each variant's fingerprint up in every one of its regions, concurrently.
-async fn plan(
+/// The newest image per (region, fingerprint) that [`look_up`] found.
+#[derive(Debug, Default, Clone)]
+pub struct Existing(BTreeMap<(String, String), Ami>);
+
+/// Looks fingerprints up, `wanted` as (region, fingerprint) pairs: one `DescribeImages` per
+/// region for all the fingerprints wanted there, the regions concurrently.
+pub async fn look_up(
+    regions: &BTreeMap<String, Region>,
+    wanted: &BTreeSet<(String, String)>,
+) -> Result<Existing, AmiError> {
+    let mut lookups = JoinSet::new();
+    for (name, region) in regions {
+        let fingerprints: Vec<String> = wanted
+            .iter()
+            .filter(|(r, _)| r == name)
+            .map(|(_, fingerprint)| fingerprint.clone())
+            .collect();
+        if fingerprints.is_empty() {
+            continue;
+        }
+        let region = region.clone();
+        lookups.spawn(async move {
+            let found = region.find(&fingerprints).await?;
+            Ok::<_, AmiError>((region.name, found))
+        });
+    }
+    let mut existing = Existing::default();
+    while let Some(joined) = lookups.join_next().await {
+        let (region, amis) = joined.expect("a look-up task panicked")?;
+        // Newest first: the first one per fingerprint is kept.
+        for ami in amis {
+            existing
+                .0
+                .entry((region.clone(), ami.fingerprint.clone()))
+                .or_insert(ami);
+        }
+    }
+    Ok(existing)
+}
+
+/// Decides, from what [`look_up`] found, what to do for each variant.
+fn plan(
     targets: Vec<Target>,
+    found: &Existing,
     force: bool,
     per_region_build: bool,
-) -> Result<Vec<Planned>, AmiError> {
-    let mut regions: BTreeMap<String, Region> = BTreeMap::new();
-    for name in targets.iter().flat_map(|t| t.regions.iter()) {
-        if !regions.contains_key(name) {
-            regions.insert(name.clone(), Region::connect(name).await);
-        }
-    }
-    let mut lookups = JoinSet::new();
-    for (i, target) in targets.iter().enumerate() {
-        for name in &target.regions {
-            let region = regions[name].clone();
-            let fingerprint = target.fingerprint.clone();
-            lookups.spawn(async move {
-                let found = region.find(&fingerprint).await?;
-                Ok::<_, AmiError>((i, region.name, found.into_iter().next()))
-            });
-        }
-    }
-    let mut existing: Vec<BTreeMap<String, Ami>> = vec![BTreeMap::new(); targets.len()];
-    while let Some(joined) = lookups.join_next().await {
-        let (i, region, found) = joined.expect("a look-up task panicked")?;
-        if let Some(ami) = found {
-            existing[i].insert(region, ami);
-        }
-    }
-    Ok(targets
+) -> Vec<Planned> {
+    let existing: Vec<BTreeMap<String, Ami>> = targets
+        .iter()
+        .map(|t| {
+            t.regions
+                .iter()
+                .filter_map(|r| {
+                    let ami = found.0.get(&(r.clone(), t.fingerprint.clone()))?;
+                    Some((r.clone(), ami.clone()))
+                })
+                .collect()
+        })
+        .collect();
+    targets
         .into_iter()
         .zip(existing)
         .map(|(target, existing)| {
@@ -171,19 +200,21 @@ async fn plan(
                 action,
             }
         })
-        .collect())
+        .collect()
 }
 
-/// Plans, and unless `dry_run`, builds and copies. Errors here are whole-run faults (a region
-/// unreachable while planning); a failing variant is reported in the [`Report`] instead.
+/// Plans from `existing` (what [`look_up`] found for every target's fingerprint in each of its
+/// regions), and unless `dry_run`, builds and copies. A failing variant is reported in the
+/// [`Report`].
 pub async fn run(
     targets: Vec<Target>,
+    existing: &Existing,
     settings: Settings,
     dry_run: bool,
     progress: Progress,
     interrupt: Interrupt,
 ) -> anyhow::Result<Report> {
-    let planned = plan(targets, settings.force, settings.per_region_build).await?;
+    let planned = plan(targets, existing, settings.force, settings.per_region_build);
     if dry_run {
         let variants = planned.iter().map(dry_run_result).collect();
         return Ok(Report {

@@ -140,6 +140,11 @@ async fn builds_skips_copies_and_forces_against_moto() {
         );
     }
     assert_eq!(packer_builds(&log), 1);
+    // One build instance, in the first region; the other regions got copies (ami_regions).
+    for (region, instances) in [("us-east-1", 1), ("eu-west-1", 0), ("us-west-2", 0)] {
+        let launched = build_instances(&account.ec2(region), &fingerprint).await;
+        assert_eq!(launched.len(), instances, "{region}: {launched:?}");
+    }
     // Packer's UI lines are streamed with the [variant region] prefix.
     first.stderr_contains("[linux-ubuntu-24.04-x86_64 us-east-1] ==> amazon-ebs");
 
@@ -214,6 +219,93 @@ async fn builds_skips_copies_and_forces_against_moto() {
     for region in REGIONS {
         assert_eq!(images_named(&account, region, &name).await.len(), 1);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_region_build_runs_one_packer_build_per_region() {
+    let account = Account::new();
+    let source = source_ami(&account).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (packer, log) = recording_packer(tmp.path());
+    let work = tmp.path().join("work");
+
+    let out = build(&account, &packer, &source)
+        .arg("--per-region-build")
+        .arg("--work-dir")
+        .arg(&work)
+        .run();
+    out.success();
+    let doc = out.json();
+    let variant = &doc["variants"][0];
+    assert_eq!(variant["status"], "built", "{doc:#}");
+    let id = variant["id"].as_str().unwrap();
+    let fingerprint = variant["fingerprint"].as_str().unwrap();
+
+    // One `packer build` per region, each with its own runtime var file that moves the build
+    // into that region and copies nowhere.
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let builds: Vec<&str> = calls.lines().filter(|l| l.starts_with("build")).collect();
+    assert_eq!(builds.len(), REGIONS.len(), "{calls}");
+    for region in REGIONS {
+        let var_file = work
+            .join(".runtime")
+            .join(format!("{id}-{region}.runtime.pkrvars.json"));
+        assert_eq!(
+            builds
+                .iter()
+                .filter(|l| l.contains(&format!("-var-file={}", var_file.display())))
+                .count(),
+            1,
+            "{region}: {calls}"
+        );
+        let vars: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&var_file).unwrap()).unwrap();
+        assert_eq!(vars["region"], region);
+        assert_eq!(vars["ami_regions"], serde_json::json!([]));
+        // Each region's Packer streamed its own output under its own prefix.
+        out.stderr_contains(&format!("[{id} {region}] ==> amazon-ebs"));
+    }
+
+    let mut amis = Vec::new();
+    for region in REGIONS {
+        let entry = region_entry(&doc, region);
+        assert_eq!(entry["status"], "built", "{region}: {doc:#}");
+        let ami = entry["ami"].as_str().unwrap().to_string();
+        // The AMI exists in its own region, tagged with the fingerprint ...
+        assert_eq!(
+            fingerprint_tag(&account, region, &ami).await.as_deref(),
+            Some(fingerprint),
+            "{region} {ami}"
+        );
+        // ... and was made from a build instance launched in that region (Packer's run_tags
+        // carry the fingerprint), not copied from another region.
+        let launched = build_instances(&account.ec2(region), fingerprint).await;
+        assert_eq!(launched.len(), 1, "{region}: {launched:?}");
+        amis.push(ami);
+    }
+    amis.sort();
+    amis.dedup();
+    assert_eq!(amis.len(), REGIONS.len(), "{amis:?}");
+}
+
+/// Instances (any state) that carry this fingerprint in their tags: Packer's build instances.
+async fn build_instances(ec2: &aws_sdk_ec2::Client, fingerprint: &str) -> Vec<String> {
+    let out = ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("tag:imagekit:fingerprint")
+                .values(fingerprint)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,17 +1,19 @@
 //! `imagekit build`: resolve and check every variant, render them, then plan and run.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
 use super::{Settings, Target};
+use crate::ami::Region;
 use crate::cli::BuildArgs;
 use crate::exit::{ExitStatus, UsageError};
 use crate::interrupt::Interrupt;
 use crate::output::{self, Progress};
 use crate::packer::Packer;
-use crate::render::{self, RenderError, RenderOptions};
+use crate::render::{self, Plan, RenderError, RenderOptions};
 use crate::spec::resolve_variants;
 
 fn lift(err: RenderError) -> anyhow::Error {
@@ -19,6 +21,15 @@ fn lift(err: RenderError) -> anyhow::Error {
         UsageError::new(err.one_line()).into()
     } else {
         err.into()
+    }
+}
+
+/// A task that is aborted when dropped (an early return leaves no look-up running).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -58,19 +69,63 @@ fn find_packer(path: &Path) -> Result<PathBuf, UsageError> {
 pub async fn run(args: BuildArgs) -> anyhow::Result<ExitStatus> {
     let variants = resolve_variants(&args.variant)?;
     let packer_path = find_packer(&args.packer)?;
-    let packer = Packer::detect(&packer_path)
-        .await
-        .map_err(|e| UsageError::new(format!("--packer: {e}")))?;
-    let opts = RenderOptions {
+    // `packer version` (a few hundred ms: Packer 1.6 re-executes itself) decides how to render,
+    // and so the fingerprints. While it runs, render for both kinds of Packer and look both
+    // fingerprint sets up (still one DescribeImages per region); only the plans and images for
+    // the Packer found are used.
+    let detect = {
+        let path = packer_path.clone();
+        tokio::spawn(async move { Packer::detect(&path).await })
+    };
+    let opts = |legacy_packer| RenderOptions {
         templates: args.templates.clone(),
         bootstrap_bin: args.bootstrap_bin.clone(),
         bootstrap_dir: args.bootstrap_dir.clone(),
-        legacy_packer: packer.legacy(),
+        legacy_packer,
     };
+    let mut candidates: BTreeMap<bool, Vec<Result<Plan, RenderError>>> = [false, true]
+        .into_iter()
+        .map(|legacy| {
+            let opts = opts(legacy);
+            (
+                legacy,
+                variants.iter().map(|v| render::plan(v, &opts)).collect(),
+            )
+        })
+        .collect();
+    let wanted: BTreeSet<(String, String)> = candidates
+        .values()
+        .flatten()
+        .flatten()
+        .flat_map(|p| {
+            p.variant
+                .regions
+                .iter()
+                .map(|r| (r.clone(), p.fingerprint.clone()))
+        })
+        .collect();
+    let region_names: BTreeSet<String> = variants
+        .iter()
+        .flat_map(|v| v.regions.iter().cloned())
+        .collect();
+    // Aborted on drop, so a bad input below exits at once rather than after the look-ups.
+    let mut lookups = AbortOnDrop(tokio::spawn(async move {
+        let regions = Region::connect_all(&region_names).await;
+        super::look_up(&regions, &wanted).await
+    }));
+    let packer = detect
+        .await
+        .expect("the packer version task panicked")
+        .map_err(|e| UsageError::new(format!("--packer: {e}")))?;
+
     // Every variant is checked before anything is written or any Packer starts.
     let mut plans = Vec::new();
-    for variant in &variants {
-        let plan = render::plan(variant, &opts).map_err(lift)?;
+    for (variant, plan) in variants.iter().zip(
+        candidates
+            .remove(&packer.legacy())
+            .expect("plans for both kinds of Packer"),
+    ) {
+        let plan = plan.map_err(lift)?;
         if plan.bootstrap.is_none() && !variant.skip_provisioning {
             return Err(UsageError::new(format!(
                 "{}: no imagekit-bootstrap binary for {} {} at {} (run `cargo xtask dist`), or pass --bootstrap-bin PATH or --skip-provisioning",
@@ -127,7 +182,17 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitStatus> {
     };
     let interrupt = Interrupt::install();
     let progress = Progress::new(args.json);
-    let report = super::run(targets, settings, args.dry_run, progress, interrupt).await?;
+    // A region that cannot be read is a whole-run fault.
+    let existing = (&mut lookups.0).await.expect("the look-up task panicked")?;
+    let report = super::run(
+        targets,
+        &existing,
+        settings,
+        args.dry_run,
+        progress,
+        interrupt,
+    )
+    .await?;
 
     if args.json {
         output::print_json(&report)?;
