@@ -199,19 +199,29 @@ fn one_corrupted_byte_in_a_dist_binary_stops_planning_with_exit_2_naming_the_var
     assert!(line.contains("does not match"), "{line}");
     assert!(!out.exists(), "planning refused, yet something was written");
 
-    // `build --dry-run` plans the same way, and refuses before any AWS call: the endpoint
-    // here is a closed port, so any call would fail differently.
+    // `build --dry-run` plans the same way, and refuses before any AWS call: the endpoint is
+    // a listener that must see no connection.
+    let aws = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    aws.set_nonblocking(true).unwrap();
     let build = Cmd::imagekit()
         .current_dir(tmp.path())
         .args(["build", "--dry-run", "--os", "linux", "--arch", "arm64"])
         .args(["--region", "us-east-1", "--bootstrap-dir"])
         .arg(dist.path())
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://{}", aws.local_addr().unwrap()),
+        )
         .run();
     build.code(2);
     let line = build.one_line_error();
     assert!(line.contains("linux-ubuntu-24.04-arm64"), "{line}");
     assert!(line.contains(victim.to_str().unwrap()), "{line}");
+    assert_eq!(
+        aws.accept().map_err(|e| e.kind()).err(),
+        Some(std::io::ErrorKind::WouldBlock),
+        "build called AWS before refusing its input"
+    );
 
     // The untouched x86_64 binary in the same dir still passes.
     crate::render::render(

@@ -33,6 +33,18 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
+/// Looks `wanted` (region, fingerprint) pairs up; aborted on drop, so an early return leaves no
+/// look-up running.
+fn spawn_lookups(
+    region_names: BTreeSet<String>,
+    wanted: BTreeSet<(String, String)>,
+) -> AbortOnDrop<Result<super::Existing, crate::ami::AmiError>> {
+    AbortOnDrop(tokio::spawn(async move {
+        let regions = Region::connect_all(&region_names).await;
+        super::look_up(&regions, &wanted).await
+    }))
+}
+
 /// The EC2 endpoint imagekit's own calls use, handed to Packer too.
 fn ec2_endpoint() -> Option<String> {
     ["AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL"]
@@ -108,11 +120,30 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitStatus> {
         .iter()
         .flat_map(|v| v.regions.iter().cloned())
         .collect();
-    // Aborted on drop, so a bad input below exits at once rather than after the look-ups.
-    let mut lookups = AbortOnDrop(tokio::spawn(async move {
-        let regions = Region::connect_all(&region_names).await;
-        super::look_up(&regions, &wanted).await
-    }));
+    let (work_dir, temporary) = match &args.work_dir {
+        Some(dir) => (dir.clone(), false),
+        None => {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+            (
+                std::env::temp_dir().join(format!("imagekit-build-{}-{nanos}", std::process::id())),
+                true,
+            )
+        }
+    };
+    // Bad input stops the run before any AWS call. So the look-ups start early only when every
+    // variant plans cleanly for either kind of Packer and its work dir is usable; otherwise they
+    // wait until the checks below have passed (or reported the bad input).
+    let inputs_good = candidates.values().flatten().all(|plan| match plan {
+        Ok(plan) => plan.bootstrap.is_some() || plan.variant.skip_provisioning,
+        Err(_) => false,
+    }) && (args.dry_run
+        || variants
+            .iter()
+            .all(|v| render::check_out_dir(&work_dir.join(v.id())).is_ok()));
+    let early_lookups = inputs_good.then(|| spawn_lookups(region_names.clone(), wanted.clone()));
     let packer = detect
         .await
         .expect("the packer version task panicked")
@@ -139,19 +170,6 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitStatus> {
         plans.push(plan);
     }
 
-    let (work_dir, temporary) = match &args.work_dir {
-        Some(dir) => (dir.clone(), false),
-        None => {
-            let nanos = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0);
-            (
-                std::env::temp_dir().join(format!("imagekit-build-{}-{nanos}", std::process::id())),
-                true,
-            )
-        }
-    };
     let mut targets = Vec::new();
     for plan in &plans {
         let dir = work_dir.join(plan.variant.id());
@@ -182,6 +200,7 @@ pub async fn run(args: BuildArgs) -> anyhow::Result<ExitStatus> {
     };
     let interrupt = Interrupt::install();
     let progress = Progress::new(args.json);
+    let mut lookups = early_lookups.unwrap_or_else(|| spawn_lookups(region_names, wanted));
     // A region that cannot be read is a whole-run fault.
     let existing = (&mut lookups.0).await.expect("the look-up task panicked")?;
     let report = super::run(
