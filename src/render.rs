@@ -81,14 +81,7 @@ impl RenderError {
 
     /// The error and its causes on one line (Tera keeps the useful part in its sources).
     pub fn one_line(&self) -> String {
-        let mut line = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(err) = source {
-            line.push_str(": ");
-            line.push_str(&err.to_string());
-            source = err.source();
-        }
-        line.replace('\n', " ")
+        imagekit_bootstrap::error_chain::one_line(self).replace('\n', " ")
     }
 }
 

@@ -121,7 +121,7 @@ pub async fn get(
                     message: format!("HTTP {}", e.response().status().as_u16()),
                 })
             }
-            Err(e) => describe(&e),
+            Err(e) => crate::error_chain::one_line(&e),
         };
         let now = Instant::now();
         if now + delay >= deadline {
@@ -134,15 +134,4 @@ pub async fn get(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(500));
     }
-}
-
-fn describe(e: &ImdsError) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

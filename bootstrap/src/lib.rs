@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod credentials;
+pub mod error_chain;
 pub mod exit;
 pub mod giveback;
 pub mod health;

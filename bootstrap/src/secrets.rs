@@ -121,7 +121,7 @@ pub async fn get_parameter(
         let message = match err.message() {
             Some(m) if !code.is_empty() => format!("{code}: {m}"),
             _ if !code.is_empty() => code.clone(),
-            _ => describe(&err),
+            _ => crate::error_chain::one_line(&err),
         };
         let delay = backoff.delay(attempt);
         if !throttled || Instant::now() + delay >= deadline {
@@ -152,17 +152,6 @@ pub async fn token(
     get_parameter(ssm, name, region, Backoff::default(), deadline)
         .await
         .map(Token::new)
-}
-
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -182,16 +182,9 @@ fn transport(url: &str, err: reqwest::Error) -> SourceError {
         SourceError::Timeout { url: url.into() }
     } else {
         // The chain's text names the cause (connection refused, TLS, ...), never a header.
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
         SourceError::Transport {
             url: url.into(),
-            message,
+            message: imagekit_bootstrap::error_chain::one_line(&err),
         }
     }
 }
