@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support;
 use crate::support::ci_api::{CiApi, Fault};
 use crate::support::cmd::Cmd;
 use crate::support::lambda_api::{self, LambdaApi};
@@ -20,83 +21,31 @@ struct Fleet {
     asg: String,
     parameter: String,
     token: String,
+    moto: support::fleet::Fleet,
 }
 
 impl Fleet {
     async fn new(min: i32, max: i32, desired: i32) -> Fleet {
         let account = Account::new();
-        let config = account.sdk_config(&account.region);
-        let ec2 = aws_sdk_ec2::Client::new(&config);
-        let image = ec2
-            .describe_images()
-            .owners("amazon")
-            .send()
-            .await
-            .unwrap()
-            .images()
-            .iter()
-            .find_map(|i| i.image_id().map(str::to_string))
-            .expect("moto ships some Amazon AMIs");
-        ec2.create_launch_template()
-            .launch_template_name("agents")
-            .launch_template_data(
-                aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
-                    .image_id(image)
-                    .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let asg = "ci-agents".to_string();
-        aws_sdk_autoscaling::Client::new(&config)
-            .create_auto_scaling_group()
-            .auto_scaling_group_name(&asg)
-            .launch_template(
-                aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
-                    .launch_template_name("agents")
-                    .version("$Latest")
-                    .build(),
-            )
-            .min_size(min)
-            .max_size(max)
-            .desired_capacity(desired)
-            .availability_zones("us-east-1a")
-            .send()
-            .await
-            .unwrap();
+        let moto =
+            support::fleet::Fleet::create_sized(&account, "ci-agents", min, max, desired).await;
         let fleet = Fleet {
             parameter: "/imagekit/ci-token".into(),
             token: format!("tok-{}-s3cr3t", account.id),
+            asg: moto.asg_name.clone(),
             account,
-            asg,
+            moto,
         };
         fleet.put_token(&fleet.token.clone()).await;
         fleet
     }
 
     async fn put_token(&self, value: &str) {
-        aws_sdk_ssm::Client::new(&self.account.sdk_config(&self.account.region))
-            .put_parameter()
-            .name(&self.parameter)
-            .value(value)
-            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
-            .overwrite(true)
-            .send()
-            .await
-            .unwrap();
+        self.moto.put_secure(&self.parameter, value).await;
     }
 
     async fn desired(&self) -> i32 {
-        aws_sdk_autoscaling::Client::new(&self.account.sdk_config(&self.account.region))
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&self.asg)
-            .send()
-            .await
-            .unwrap()
-            .auto_scaling_groups()[0]
-            .desired_capacity()
-            .unwrap()
+        self.moto.desired().await
     }
 
     /// `imagekit scale` for `ci` against the stand-in, plus `extra` flags.

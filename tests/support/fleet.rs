@@ -1,7 +1,7 @@
 //! Real moto fleets for the bootstrap tests: a launch template and an ASG whose instances the
 //! IMDS stand-in then plays.
 
-use aws_sdk_autoscaling::types::{Instance, LaunchTemplateSpecification};
+use aws_sdk_autoscaling::types::{AutoScalingGroup, Instance, LaunchTemplateSpecification};
 
 use super::moto::Account;
 
@@ -28,6 +28,17 @@ pub struct Fleet {
 impl Fleet {
     /// A launch template and an ASG of `desired` instances (max 250) in the account's region.
     pub async fn create(account: &Account, name: &str, desired: i32) -> Fleet {
+        Fleet::create_sized(account, name, 0, 250, desired).await
+    }
+
+    /// [`Fleet::create`] with the ASG's min and max sizes.
+    pub async fn create_sized(
+        account: &Account,
+        name: &str,
+        min: i32,
+        max: i32,
+        desired: i32,
+    ) -> Fleet {
         let ec2 = account.ec2(&account.region);
         let images = ec2
             .describe_images()
@@ -61,8 +72,8 @@ impl Fleet {
                     .version("$Latest")
                     .build(),
             )
-            .min_size(0)
-            .max_size(250)
+            .min_size(min)
+            .max_size(max)
             .desired_capacity(desired)
             .availability_zones(format!("{}a", account.region))
             .send()
@@ -74,14 +85,18 @@ impl Fleet {
         }
     }
 
-    pub async fn instances(&self) -> Vec<Instance> {
+    async fn group(&self) -> AutoScalingGroup {
         let out = asg_client(&self.account)
             .describe_auto_scaling_groups()
             .auto_scaling_group_names(&self.asg_name)
             .send()
             .await
             .expect("moto DescribeAutoScalingGroups");
-        out.auto_scaling_groups()[0].instances().to_vec()
+        out.auto_scaling_groups()[0].clone()
+    }
+
+    pub async fn instances(&self) -> Vec<Instance> {
+        self.group().await.instances().to_vec()
     }
 
     pub async fn instance_ids(&self) -> Vec<String> {
@@ -93,13 +108,7 @@ impl Fleet {
     }
 
     pub async fn desired(&self) -> i32 {
-        let out = asg_client(&self.account)
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&self.asg_name)
-            .send()
-            .await
-            .expect("moto DescribeAutoScalingGroups");
-        out.auto_scaling_groups()[0].desired_capacity().unwrap()
+        self.group().await.desired_capacity().unwrap()
     }
 
     /// The EC2 state of an instance ("running", "terminated", ...).
@@ -128,12 +137,14 @@ impl Fleet {
             .and_then(|i| i.health_status().map(str::to_string))
     }
 
+    /// Creates or replaces (rotates) a SecureString.
     pub async fn put_secure(&self, name: &str, value: &str) {
         ssm_client(&self.account)
             .put_parameter()
             .name(name)
             .value(value)
             .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .overwrite(true)
             .send()
             .await
             .expect("moto PutParameter");
