@@ -12,6 +12,9 @@ use aws_smithy_http_client::{
 use aws_smithy_runtime_api::client::http::{HttpClient, SharedHttpClient};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder;
 use aws_smithy_types::config_bag::ConfigBag;
+use tokio::sync::oneshot;
+
+use crate::roots::Roots;
 
 pub use aws_sdk_ssm::config::SharedCredentialsProvider;
 
@@ -20,11 +23,21 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The one HTTPS client (rustls + ring). Cloning it shares its connection pool.
+/// The one HTTPS client (rustls + ring), trusting the system's roots (see [`crate::roots`]).
+/// Cloning it shares its connection pool.
 pub fn https_client() -> SharedHttpClient {
+    https_client_trusting(Roots::system())
+}
+
+fn https_client_trusting(roots: Roots) -> SharedHttpClient {
     install_crypto_provider();
+    let tls = TlsContext::builder()
+        .with_trust_store(roots.trust_store())
+        .build()
+        .expect("a trust store of checked certificates is a valid TLS context");
     Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls)
         .build_https()
 }
 
@@ -42,17 +55,25 @@ pub fn metadata_http_client() -> SharedHttpClient {
         .build_https()
 }
 
-/// Loads the system's root certificates for `client` on a background thread. Reading and
-/// parsing them (a bundle plus a directory of ~150 files on Debian) is the largest fixed cost
-/// of a boot; this way it overlaps the metadata reads instead of preceding them. The first
-/// HTTPS call waits for it if it is not done yet (the roots live in a process-wide lazy cell).
-pub fn preload_roots(client: SharedHttpClient) {
+/// [`https_client`], built on a thread: finding and reading the root certificates is the
+/// largest fixed cost of a boot, and this way it overlaps the metadata reads instead of preceding
+/// them. Await the answer when the first AWS call is due.
+pub fn https_client_on_thread() -> oneshot::Receiver<SharedHttpClient> {
+    let (tx, rx) = oneshot::channel();
     std::thread::spawn(move || {
-        let _ = client.validate_base_client_config(
-            &RuntimeComponentsBuilder::new("imagekit-preload-roots"),
-            &ConfigBag::base(),
-        );
+        let roots = Roots::system();
+        let native = roots == Roots::Native;
+        let client = https_client_trusting(roots);
+        if native {
+            // Building a connector fills the platform loader's process-wide cache.
+            let _ = client.validate_base_client_config(
+                &RuntimeComponentsBuilder::new("imagekit-preload-roots"),
+                &ConfigBag::base(),
+            );
+        }
+        let _ = tx.send(client);
     });
+    rx
 }
 
 /// Loads the shared SDK config. `region` overrides the environment's region when given.

@@ -18,6 +18,7 @@ pub mod giveback;
 pub mod health;
 pub mod imds;
 pub mod logging;
+pub mod roots;
 pub mod run;
 pub mod run_lock;
 pub mod secrets;

@@ -118,8 +118,7 @@ pub async fn run(local: LocalLayers) -> anyhow::Result<RunEnd> {
         .unwrap_or(config::defaults::BOOT_TIMEOUT);
     let deadline = Instant::now() + Duration::from_secs(boot_timeout);
 
-    let http = crate::aws::https_client();
-    crate::aws::preload_roots(http.clone());
+    let http = crate::aws::https_client_on_thread();
     let imds_client = imds::client(crate::aws::metadata_http_client());
     let (identity, credentials) = tokio::join!(
         imds::identity(&imds_client, deadline),
@@ -136,6 +135,10 @@ pub async fn run(local: LocalLayers) -> anyhow::Result<RunEnd> {
         "instance identity"
     );
 
+    let http = match http.await {
+        Ok(http) => http,
+        Err(_) => crate::aws::https_client(),
+    };
     let sdk = crate::aws::sdk_config_with(
         Some(identity.region.clone()),
         Some(SharedCredentialsProvider::new(credentials)),
