@@ -6,6 +6,12 @@ use imagekit_bootstrap::exit::ExitStatus;
 use imagekit_bootstrap::run::LocalLayers;
 use imagekit_bootstrap::{logging, run, show, shutdown};
 
+/// musl's allocator returns pages to the kernel on most frees: a boot made ~600 more
+/// mmap/munmap calls than the glibc build, and ran ~2 ms slower. mimalloc keeps them.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
