@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmarks imagekit-bootstrap against the same steps done with curl + aws-cli + jq
-# (bench/reference.sh), in the same run, against one moto_server and the IMDSv2 stand-in
-# (bench/imds_server.py) on loopback. Measures process start -> agent spawned (the stand-in agent
-# stamps $EPOCHREALTIME and exits), peak RSS, the stripped release binary's size, and (unless
-# BENCH_LOAD=0) the 200-boot load test.
+# (bench/reference.sh), in the same run, against one moto_server and the tests' IMDSv2 server
+# (examples/imds_standin.rs, release) on loopback. Both contenders boot as on an instance: their
+# AWS credentials come from IMDS, and neither AWS keys nor SSL_CERT_* are set. Measures process
+# start -> agent spawned (the stand-in agent stamps $EPOCHREALTIME and exits), peak RSS, the
+# stripped release binary's size, and (unless BENCH_LOAD=0) the 200-boot load test.
 #
 #   bench/bootstrap.sh [RUNS]        RUNS of imagekit-bootstrap (default 31); reference: RUNS/4+1
 set -euo pipefail
@@ -23,6 +24,8 @@ else
   cargo build --release -p imagekit-bootstrap --quiet
   bin=$target/release/imagekit-bootstrap
 fi
+cargo build --release --example imds_standin --quiet
+imds_standin=$target/release/examples/imds_standin
 size=$(stat -c %s "$bin")
 strip -o "${bin}.stripped" "$bin"
 stripped=$(stat -c %s "${bin}.stripped")
@@ -60,12 +63,15 @@ instance=$(aws autoscaling describe-auto-scaling-groups --auto-scaling-group-nam
 aws ssm put-parameter --name /bench/agent-token --type SecureString --value bench-token-value >/dev/null
 aws s3api create-bucket --bucket bench-cache >/dev/null
 
-imds_port=$(free_port)
-printf '{"%s":{"account":"123456789012","region":"us-east-1","asg":"bench"}}' "$instance" >"$work/instances.json"
-python3 bench/imds_server.py "$imds_port" "$work/instances.json" &
+# The instance profile's keys are the set-up's: moto's default account takes any.
+mkfifo "$work/imds.out"
+"$imds_standin" --instance "$instance" 123456789012 us-east-1 \
+  "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" bench >"$work/imds.out" &
 pids+=($!)
-wait_port "$imds_port"
-export AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$imds_port/$instance/
+read -r imds_base <"$work/imds.out" || { echo "the IMDS stand-in did not start" >&2; exit 1; }
+export AWS_EC2_METADATA_SERVICE_ENDPOINT=$imds_base/$instance/
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+unset SSL_CERT_FILE SSL_CERT_DIR # this container sets them; an instance's systemd service has neither
 
 agent_dir=$work/agent
 mkdir -p "$agent_dir"
@@ -93,16 +99,14 @@ measure() {
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-# The bootstrap reads its credentials from IMDS, like an instance; the reference gets them from
-# the environment (which spares it two metadata reads).
-boot() { env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY "$bin" run --log-format json --config "$work/config.json"; }
+boot() { "$bin" run --log-format json --config "$work/config.json"; }
 
 measure boot >/dev/null # warm-up: page cache
 for _ in $(seq "$runs"); do measure boot; done >"$work/boot.ms"
 for _ in $(seq "$ref_runs"); do measure bench/reference.sh; done >"$work/ref.ms"
 
-/usr/bin/time -f '%M' -o "$work/rss" env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
-  "$bin" run --log-format json --config "$work/config.json" >/dev/null 2>&1 || true
+/usr/bin/time -f '%M' -o "$work/rss" "$bin" run --log-format json --config "$work/config.json" \
+  >/dev/null 2>&1 || true
 rss_kb=$(tail -1 "$work/rss")
 
 boot_median=$(median <"$work/boot.ms")
@@ -116,7 +120,7 @@ echo "binary:             $(( size / 1024 )) kB release, $(( stripped / 1024 )) 
 
 if [ "${BENCH_LOAD:-1}" != 0 ]; then
   echo "load: 200 concurrent boots (cargo test ... --ignored load_200)" >&2
-  unset AWS_ENDPOINT_URL AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_EC2_METADATA_SERVICE_ENDPOINT
+  unset AWS_ENDPOINT_URL AWS_EC2_METADATA_SERVICE_ENDPOINT
   cargo build --workspace --bins --quiet
   IMAGEKIT_LOAD_BOOTS=${BENCH_LOAD_BOOTS:-200} cargo test --quiet --test integration \
     load_200_concurrent_boots_all_reach_their_agent -- --ignored --nocapture 2>&1 | grep -E '^load:|test result|panicked'

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The shell reference for bench/bootstrap.sh: the same boot steps as imagekit-bootstrap, done the
 # way the reference stacks do them (curl for IMDSv2, aws-cli, jq for the config), up to spawning
-# the agent. Environment: AWS_EC2_METADATA_SERVICE_ENDPOINT (with the instance prefix),
-# AWS_ENDPOINT_URL (moto), TOKEN_PARAMETER, CACHE_BUCKET, AGENT_DIR.
+# the agent. Environment: AWS_EC2_METADATA_SERVICE_ENDPOINT (with the instance prefix; aws-cli
+# takes its credentials from there too, as on an instance), AWS_ENDPOINT_URL (moto),
+# TOKEN_PARAMETER, CACHE_BUCKET, AGENT_DIR.
 set -euo pipefail
 imds=${AWS_EC2_METADATA_SERVICE_ENDPOINT%/}
 tok=$(curl -sf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 21600" "$imds/latest/api/token")

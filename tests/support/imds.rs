@@ -6,6 +6,9 @@
 //! `http://127.0.0.1:PORT/i-abc/latest/...`. It serves the token PUT (TTL header required),
 //! 401 for a missing, stale or foreign token, the identity document, life cycle, the ASG tag,
 //! and instance-profile credentials for the instance's moto account.
+//!
+//! examples/imds_standin.rs runs this same server for the scripts (bench/bootstrap.sh,
+//! scripts/demo), so it needs nothing else from tests/support.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,15 +23,23 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use axum::Router;
 
-use super::moto::Account;
-
 pub const ROLE: &str = "imagekit-agent";
+
+/// The account an instance runs in, as far as IMDS tells (tests make it from a moto `Account`).
+#[derive(Clone, Debug)]
+pub struct InstanceAccount {
+    pub id: String,
+    pub region: String,
+    /// The instance profile's keys.
+    pub access_key: String,
+    pub secret_key: String,
+}
 
 /// What the server reports for one instance.
 #[derive(Clone, Debug)]
 pub struct InstanceMeta {
     pub instance_id: String,
-    pub account: Account,
+    pub account: InstanceAccount,
     pub availability_zone: String,
     pub instance_type: String,
     /// `on-demand` or `spot`.
@@ -38,14 +49,15 @@ pub struct InstanceMeta {
 }
 
 impl InstanceMeta {
-    pub fn new(instance_id: &str, account: &Account) -> InstanceMeta {
+    pub fn new(instance_id: &str, account: impl Into<InstanceAccount>) -> InstanceMeta {
+        let account = account.into();
         InstanceMeta {
             instance_id: instance_id.into(),
-            account: account.clone(),
             availability_zone: format!("{}a", account.region),
             instance_type: "t3.micro".into(),
             life_cycle: "on-demand".into(),
             asg_tag: None,
+            account,
         }
     }
 }
@@ -77,16 +89,24 @@ pub struct ImdsServer {
 impl ImdsServer {
     /// Starts on a free port at once.
     pub fn start() -> ImdsServer {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        ImdsServer::serve(addr, Some(listener), Duration::ZERO)
+        ImdsServer::start_on(0).unwrap()
     }
 
-    /// Listens on `port` only after `delay`: until then connections are refused, as at early
-    /// boot.
+    /// Starts on 127.0.0.1:`port` (0: a free one) at once.
+    pub fn start_on(port: u16) -> std::io::Result<ImdsServer> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        let addr = listener.local_addr()?;
+        Ok(ImdsServer::serve(addr, Some(listener), Duration::ZERO))
+    }
+
+    /// Listens on a free port only after `delay`: until then connections are refused, as at
+    /// early boot.
     pub fn start_late(delay: Duration) -> ImdsServer {
-        let port = super::moto::free_port();
-        ImdsServer::serve(SocketAddr::from(([127, 0, 0, 1], port)), None, delay)
+        // Bound and released at once: the port stays free for the delay.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap();
+        ImdsServer::serve(addr, None, delay)
     }
 
     fn serve(

@@ -172,6 +172,17 @@ impl Account {
     }
 }
 
+impl From<&Account> for super::imds::InstanceAccount {
+    fn from(account: &Account) -> Self {
+        super::imds::InstanceAccount {
+            id: account.id.clone(),
+            region: account.region.clone(),
+            access_key: account.access_key.clone(),
+            secret_key: account.secret_key.clone(),
+        }
+    }
+}
+
 /// Asks moto's STS for credentials in `account`. A raw request keeps the harness free of an STS
 /// client; moto does not check signatures.
 fn assume_role_in(endpoint: &str, account: &str) -> (String, String) {
