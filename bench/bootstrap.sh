@@ -1,28 +1,29 @@
 #!/usr/bin/env bash
-# Benchmarks imagekit-bootstrap against the same steps done with curl + aws-cli + jq
-# (bench/reference.sh), in the same run, against one moto_server and the tests' IMDSv2 server
-# (examples/imds_standin.rs, release) on loopback. Both contenders boot as on an instance: their
-# AWS credentials come from IMDS, and neither AWS keys nor SSL_CERT_* are set. Measures process
-# start -> agent spawned (the stand-in agent stamps $EPOCHREALTIME and exits), peak RSS, the
+# Benchmarks imagekit-bootstrap, the static musl binary that images ship, against the same steps
+# done with curl + aws-cli + jq (bench/reference.sh, in both its orders), interleaved in one run,
+# against one moto_server and the tests' IMDSv2 server (examples/imds_standin.rs, release) on
+# loopback. Both contenders boot as on an instance: their AWS credentials come from IMDS, and
+# neither AWS keys nor SSL_CERT_* are set. Measures process start -> agent spawned (the stand-in agent stamps $EPOCHREALTIME and exits), peak RSS, the
 # stripped release binary's size, and (unless BENCH_LOAD=0) the 200-boot load test.
 #
-#   bench/bootstrap.sh [RUNS]        RUNS of imagekit-bootstrap (default 31); reference: RUNS/4+1
+#   bench/bootstrap.sh [RUNS]        RUNS of imagekit-bootstrap (default 41); each reference order
+#                                    runs after every 4th of them
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 # shellcheck source=scripts/setup
 source scripts/setup
-runs=${1:-31}
-ref_runs=$(( runs / 4 + 1 ))
+runs=${1:-41}
 target=${CARGO_TARGET_DIR:-$repo/target}
 
-# BENCH_BIN: measure a given binary instead of building release (e.g. a debug build, for a
-# quick look; the figures then say nothing about release speed or size).
+# BENCH_BIN: measure a given binary instead (e.g. the glibc release build, or a debug build for a
+# quick look; the figures then say nothing about what images ship).
 if [ -n "${BENCH_BIN:-}" ]; then
   bin=$BENCH_BIN
 else
-  cargo build --release -p imagekit-bootstrap --quiet
-  bin=$target/release/imagekit-bootstrap
+  shipped=x86_64-unknown-linux-musl
+  cargo build --release -p imagekit-bootstrap --bin imagekit-bootstrap --target "$shipped" --quiet
+  bin=$target/$shipped/release/imagekit-bootstrap
 fi
 cargo build --release --example imds_standin --quiet
 imds_standin=$target/release/examples/imds_standin
@@ -101,20 +102,30 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 
 boot() { "$bin" run --log-format json --config "$work/config.json"; }
 
+reference() { REFERENCE_ORDER=$1 bench/reference.sh; }
+
 measure boot >/dev/null # warm-up: page cache
-for _ in $(seq "$runs"); do measure boot; done >"$work/boot.ms"
-for _ in $(seq "$ref_runs"); do measure bench/reference.sh; done >"$work/ref.ms"
+for i in $(seq "$runs"); do
+  measure boot >>"$work/boot.ms"
+  if (( i % 4 == 0 )); then
+    measure reference concurrent >>"$work/concurrent.ms"
+    measure reference sequential >>"$work/sequential.ms"
+  fi
+done
 
 /usr/bin/time -f '%M' -o "$work/rss" "$bin" run --log-format json --config "$work/config.json" \
   >/dev/null 2>&1 || true
 rss_kb=$(tail -1 "$work/rss")
 
 boot_median=$(median <"$work/boot.ms")
-ref_median=$(median <"$work/ref.ms")
-ratio=$(python3 -c "print(round($ref_median / $boot_median, 1))")
 echo "imagekit-bootstrap: median ${boot_median} ms over ${runs} runs (min $(sort -n "$work/boot.ms" | head -1), max $(sort -n "$work/boot.ms" | tail -1))"
-echo "shell reference:    median ${ref_median} ms over ${ref_runs} runs (curl + aws-cli $(aws --version 2>&1 | cut -d' ' -f1 | cut -d/ -f2) + jq)"
-echo "ratio:              ${ratio}x"
+echo "                    $bin"
+echo "shell reference:    curl + aws-cli $(aws --version 2>&1 | cut -d' ' -f1 | cut -d/ -f2) + jq"
+for order in concurrent sequential; do
+  ref_median=$(median <"$work/$order.ms")
+  ratio=$(python3 -c "print(round($ref_median / $boot_median, 1))")
+  printf '  %-10s median %s ms over %s runs: %sx\n' "$order" "$ref_median" "$(wc -l <"$work/$order.ms")" "$ratio"
+done
 echo "peak RSS:           $(( rss_kb / 1024 )) MB (${rss_kb} kB, whole run incl. give-back)"
 echo "binary:             $(( size / 1024 )) kB release, $(( stripped / 1024 )) kB stripped"
 

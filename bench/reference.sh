@@ -3,7 +3,9 @@
 # way the reference stacks do them (curl for IMDSv2, aws-cli, jq for the config), up to spawning
 # the agent. Environment: AWS_EC2_METADATA_SERVICE_ENDPOINT (with the instance prefix; aws-cli
 # takes its credentials from there too, as on an instance), AWS_ENDPOINT_URL (moto),
-# TOKEN_PARAMETER, CACHE_BUCKET, AGENT_DIR.
+# TOKEN_PARAMETER, CACHE_BUCKET, AGENT_DIR, and REFERENCE_ORDER: `concurrent` (default) runs the
+# two aws-cli calls at once, as the bootstrap does its two requests; `sequential` runs them one
+# after the other, as agent-aws-stack's start script does.
 set -euo pipefail
 imds=${AWS_EC2_METADATA_SERVICE_ENDPOINT%/}
 tok=$(curl -sf -X PUT -H "X-aws-ec2-metadata-token-ttl-seconds: 21600" "$imds/latest/api/token")
@@ -16,15 +18,30 @@ region=$(jq -r .region <<<"$doc")
 export AWS_DEFAULT_REGION=$region
 echo "instance $instance_id ($life_cycle) in ${asg:-no ASG}" >&2
 
-# Token and cache check concurrently, as the bootstrap does.
 tmp=$(mktemp -d)
-aws ssm get-parameter --name "$TOKEN_PARAMETER" --with-decryption \
-  --query Parameter.Value --output text >"$tmp/token" &
-ssm=$!
-aws s3api head-bucket --bucket "$CACHE_BUCKET" &
-s3=$!
-wait "$ssm"
-wait "$s3"
+token() {
+  aws ssm get-parameter --name "$TOKEN_PARAMETER" --with-decryption \
+    --query Parameter.Value --output text >"$tmp/token"
+}
+cache() { aws s3api head-bucket --bucket "$CACHE_BUCKET"; }
+case ${REFERENCE_ORDER:-concurrent} in
+  concurrent)
+    token &
+    ssm=$!
+    cache &
+    s3=$!
+    wait "$ssm"
+    wait "$s3"
+    ;;
+  sequential)
+    token
+    cache
+    ;;
+  *)
+    echo "REFERENCE_ORDER must be concurrent or sequential, not '$REFERENCE_ORDER'" >&2
+    exit 2
+    ;;
+esac
 
 # 9 random bytes are 12 base64 characters; no pipe from /dev/urandom, which pipefail would fail.
 suffix=$(head -c 9 /dev/urandom | base64 | tr '+/' 'xy')
