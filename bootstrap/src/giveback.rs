@@ -1,8 +1,17 @@
 //! Hands the instance back once the agent has exited. The supervisor (root, instance profile)
 //! does this, not the agent's hook, so it happens whether the agent stopped cleanly, crashed or
 //! was killed.
+//!
+//! A failed give-back is retried for a while and then falls back to powering the OS off: an
+//! instance left running when its agent is gone idles until someone notices, and the reference
+//! stacks lose instances exactly that way.
+
+use std::time::Duration;
 
 use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
+use tokio::time::Instant;
+
+use crate::backoff::Backoff;
 
 /// The agent's reasons for stopping that mean "no work left": the fleet should shrink.
 const IDLE: &str = "IDLE";
@@ -41,8 +50,62 @@ pub fn decrements(reason: Option<&str>) -> bool {
     reason == Some(IDLE)
 }
 
+/// How long a failing give-back keeps trying before it powers the OS off instead.
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    pub backoff: Backoff,
+    pub total: Duration,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            backoff: Backoff {
+                base: Duration::from_millis(500),
+                max: Duration::from_secs(10),
+            },
+            total: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Gives the instance back. `in_asg_at_boot` tells "left the group already" from "never in one".
+/// Errors from the ASG API are retried with `patience`; when they outlast it, the OS is powered
+/// off (a termination, with the launch template's shutdown behaviour `terminate`), and the ASG
+/// replaces the instance without lowering its desired capacity.
 pub async fn give_back(
+    asg: &aws_sdk_autoscaling::Client,
+    instance_id: &str,
+    reason: Option<&str>,
+    in_asg_at_boot: bool,
+    poweroff_command: &[String],
+    patience: Patience,
+) -> Result<Outcome, GiveBackError> {
+    let deadline = Instant::now() + patience.total;
+    let mut attempt = 0;
+    loop {
+        let err = match give_back_once(asg, instance_id, reason, in_asg_at_boot, poweroff_command)
+            .await
+        {
+            Err(err @ (GiveBackError::Membership { .. } | GiveBackError::Terminate { .. })) => err,
+            done => return done,
+        };
+        let delay = patience.backoff.delay(attempt);
+        if Instant::now() + delay > deadline {
+            tracing::error!(
+                instance_id,
+                error = %err,
+                "giving the instance back kept failing; powering off so that it does not idle"
+            );
+            return power_off(poweroff_command).map(|_| Outcome::PoweredOff);
+        }
+        tracing::warn!(instance_id, error = %err, attempt, "giving the instance back failed; retrying");
+        tokio::time::sleep(delay).await;
+        attempt += 1;
+    }
+}
+
+async fn give_back_once(
     asg: &aws_sdk_autoscaling::Client,
     instance_id: &str,
     reason: Option<&str>,
@@ -72,6 +135,7 @@ pub async fn give_back(
             );
             return Ok(Outcome::AlreadyGone);
         }
+        tracing::info!("not in an ASG: powering off");
         return power_off(poweroff_command).map(|_| Outcome::PoweredOff);
     }
     let decrement = decrements(reason);
@@ -120,7 +184,7 @@ fn power_off(command: &[String]) -> Result<(), GiveBackError> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| err("empty command".into()))?;
-    tracing::info!(?command, "not in an ASG: powering off");
+    tracing::info!(?command, "running the power-off command");
     let status = std::process::Command::new(program)
         .args(args)
         .status()
@@ -141,5 +205,114 @@ where
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code.to_string(),
         _ => crate::error_chain::one_line(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_autoscaling::operation::describe_auto_scaling_instances::DescribeAutoScalingInstancesOutput;
+    use aws_sdk_autoscaling::operation::terminate_instance_in_auto_scaling_group::TerminateInstanceInAutoScalingGroupOutput;
+    use aws_sdk_autoscaling::types::AutoScalingInstanceDetails;
+    use aws_sdk_autoscaling::Client;
+    use aws_smithy_mocks::{mock, MockResponseInterceptor, Rule, RuleMode};
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    const INSTANCE: &str = "i-0123456789abcdef0";
+
+    fn client(rules: &[&Rule]) -> Client {
+        let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
+        for rule in rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        let conf = aws_sdk_autoscaling::Config::builder()
+            .behavior_version(aws_sdk_autoscaling::config::BehaviorVersion::latest())
+            .region(aws_sdk_autoscaling::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_autoscaling::config::Credentials::new(
+                "AKID", "SECRET", None, None, "test",
+            ))
+            // Only give_back retries, so the test counts exactly its attempts.
+            .retry_config(aws_sdk_autoscaling::config::retry::RetryConfig::disabled())
+            .http_client(aws_smithy_mocks::create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        Client::from_conf(conf)
+    }
+
+    fn in_service() -> Rule {
+        mock!(Client::describe_auto_scaling_instances)
+            .sequence()
+            .output(|| {
+                DescribeAutoScalingInstancesOutput::builder()
+                    .auto_scaling_instances(
+                        AutoScalingInstanceDetails::builder()
+                            .instance_id(INSTANCE)
+                            .auto_scaling_group_name("fleet")
+                            .lifecycle_state("InService")
+                            .build(),
+                    )
+                    .build()
+            })
+            .repeatedly()
+            .build()
+    }
+
+    /// What moto once answered a terminate under a 200-boot load: no XML at all.
+    fn garbled() -> aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+        Response::new(StatusCode::try_from(200).unwrap(), SdkBody::from(""))
+    }
+
+    const FAST: Patience = Patience {
+        backoff: Backoff {
+            base: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        },
+        total: Duration::from_millis(200),
+    };
+
+    /// A power-off command that must not run.
+    fn no_poweroff() -> Vec<String> {
+        vec!["false".into()]
+    }
+
+    #[tokio::test]
+    async fn a_failed_terminate_is_retried_until_it_succeeds() {
+        let describe = in_service();
+        let terminate = mock!(Client::terminate_instance_in_auto_scaling_group)
+            .sequence()
+            .http_response(garbled)
+            .times(2)
+            .output(|| TerminateInstanceInAutoScalingGroupOutput::builder().build())
+            .build();
+        let asg = client(&[&describe, &terminate]);
+        let outcome = give_back(&asg, INSTANCE, Some("IDLE"), true, &no_poweroff(), FAST)
+            .await
+            .unwrap();
+        assert_eq!(outcome, Outcome::Terminated { decrement: true });
+        assert_eq!(terminate.num_calls(), 3);
+        // Membership is checked again before each retry: a terminate that did land is not
+        // repeated.
+        assert_eq!(describe.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_give_back_that_keeps_failing_powers_off_instead_of_idling() {
+        let describe = in_service();
+        let terminate = mock!(Client::terminate_instance_in_auto_scaling_group)
+            .sequence()
+            .http_response(garbled)
+            .repeatedly()
+            .build();
+        let asg = client(&[&describe, &terminate]);
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("powered-off");
+        let poweroff = vec!["touch".to_string(), marker.display().to_string()];
+        let outcome = give_back(&asg, INSTANCE, Some("IDLE"), true, &poweroff, FAST)
+            .await
+            .unwrap();
+        assert_eq!(outcome, Outcome::PoweredOff);
+        assert!(marker.exists());
+        assert!(terminate.num_calls() > 1, "{}", terminate.num_calls());
     }
 }

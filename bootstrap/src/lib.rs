@@ -8,6 +8,7 @@ pub mod acl;
 pub mod agent;
 pub mod atomic_file;
 pub mod aws;
+pub mod backoff;
 pub mod cache;
 pub mod cli;
 pub mod config;

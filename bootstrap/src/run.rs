@@ -193,6 +193,7 @@ pub async fn run(local: LocalLayers) -> anyhow::Result<RunEnd> {
         reason.as_deref(),
         prepared.asg_name.is_some(),
         &prepared.config.poweroff_command,
+        giveback::Patience::default(),
     )
     .await?;
     tracing::info!(

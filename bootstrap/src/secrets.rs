@@ -5,10 +5,10 @@
 //! parameter's name (never its value).
 
 use std::fmt;
-use std::time::Duration;
 
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
-use rand::Rng;
+
+pub use crate::backoff::Backoff;
 use tokio::time::Instant;
 
 /// A secret whose `Debug` and `Display` never show it. Read it with [`Token::expose`].
@@ -48,34 +48,6 @@ pub enum ParameterError {
         region: String,
         message: String,
     },
-}
-
-/// Delays between throttled attempts: full jitter over an exponential ceiling.
-#[derive(Debug, Clone, Copy)]
-pub struct Backoff {
-    pub base: Duration,
-    pub max: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(100),
-            max: Duration::from_secs(5),
-        }
-    }
-}
-
-impl Backoff {
-    fn delay(&self, attempt: u32) -> Duration {
-        let ceiling = self
-            .base
-            .saturating_mul(1u32 << attempt.min(16))
-            .min(self.max);
-        let nanos =
-            rand::rng().random_range(ceiling.as_nanos() as u64 / 2..=ceiling.as_nanos() as u64);
-        Duration::from_nanos(nanos)
-    }
 }
 
 /// Reads a parameter's value (decrypted), retrying throttling until `deadline`.
@@ -157,6 +129,8 @@ pub async fn token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
     use aws_sdk_ssm::operation::get_parameter::GetParameterOutput;
     use aws_sdk_ssm::types::Parameter;
     use aws_smithy_mocks::{mock, MockResponseInterceptor, RuleMode};
