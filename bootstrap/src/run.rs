@@ -145,16 +145,19 @@ pub async fn run(local: LocalLayers) -> anyhow::Result<RunEnd> {
         http,
     )
     .await;
-    let asg = aws_sdk_autoscaling::Client::new(&sdk);
+    // Each SDK client parses its crate's endpoint partitions when built (~1 ms in the static
+    // binary), so none is built on the way to the agent unless that way needs it: the ASG client
+    // only when the instance tags hide the group's name, or to give the instance back.
+    let asg = || aws_sdk_autoscaling::Client::new(&sdk);
 
-    let prepared = match prepare(&local, &identity, &sdk, &asg, deadline).await {
+    let prepared = match prepare(&local, &identity, &sdk, deadline).await {
         Ok(prepared) => prepared,
         Err(err) => {
             tracing::error!(
                 instance_id = identity.instance_id.as_str(),
                 "boot failed: {err:#}"
             );
-            match health::mark_unhealthy(&asg, &identity.instance_id).await {
+            match health::mark_unhealthy(&asg(), &identity.instance_id).await {
                 Ok(()) => tracing::info!(
                     instance_id = identity.instance_id.as_str(),
                     "marked the instance Unhealthy so that its ASG replaces it"
@@ -188,7 +191,7 @@ pub async fn run(local: LocalLayers) -> anyhow::Result<RunEnd> {
         ),
     }
     let outcome = giveback::give_back(
-        &asg,
+        &asg(),
         &identity.instance_id,
         reason.as_deref(),
         prepared.asg_name.is_some(),
@@ -244,9 +247,15 @@ async fn prepare(
     local: &LocalLayers,
     identity: &Identity,
     sdk: &aws_config::SdkConfig,
-    asg: &aws_sdk_autoscaling::Client,
     deadline: Instant,
 ) -> anyhow::Result<Prepared> {
+    // The S3 client builds on the blocking pool while the SSM client builds here, so that the
+    // token and cache requests both leave one client-build after the metadata reads, not two.
+    // (Built even when no layer names a bucket: the parameter may, and it costs no wait.)
+    let s3 = tokio::task::spawn_blocking({
+        let sdk = sdk.clone();
+        move || cache::client(&sdk)
+    });
     let ssm = aws_sdk_ssm::Client::new(sdk);
     let region = identity.region.as_str();
     let parameter = match &local.merged().config_parameter {
@@ -269,16 +278,18 @@ async fn prepare(
         message: e.to_string(),
     })?;
 
-    let s3 = config.cache_bucket.as_ref().map(|_| cache::client(sdk));
     let (token, cache_check, asg_name) = tokio::join!(
         secrets::token(&ssm, &config.token_parameter, region, deadline),
         async {
-            match (&s3, &config.cache_bucket) {
-                (Some(s3), Some(bucket)) => cache::check(s3, bucket).await,
-                _ => Ok(()),
+            match &config.cache_bucket {
+                Some(bucket) => {
+                    let s3 = s3.await.context("building the S3 client")?;
+                    cache::check(&s3, bucket).await.map_err(anyhow::Error::from)
+                }
+                None => Ok(()),
             }
         },
-        asg_name(asg, identity),
+        asg_name(sdk, identity),
     );
     let token = token.context("reading the agent token")?;
     cache_check?;
@@ -294,13 +305,13 @@ async fn prepare(
 
 /// The ASG's name: from the instance tag when metadata exposes tags, else asked of the ASG API.
 async fn asg_name(
-    asg: &aws_sdk_autoscaling::Client,
+    sdk: &aws_config::SdkConfig,
     identity: &Identity,
 ) -> anyhow::Result<Option<String>> {
     if let Some(name) = &identity.asg_name {
         return Ok(Some(name.clone()));
     }
-    let out = asg
+    let out = aws_sdk_autoscaling::Client::new(sdk)
         .describe_auto_scaling_instances()
         .instance_ids(&identity.instance_id)
         .send()
