@@ -5,8 +5,8 @@
 pub mod ami;
 pub mod build;
 pub mod cli;
-pub mod dist;
 pub mod exit;
+pub mod flag;
 pub mod iam;
 pub mod images;
 pub mod interrupt;
