@@ -102,11 +102,7 @@ impl PackerVars {
                 Os::Windows => 60,
                 Os::Macos => 200,
             },
-            root_device_name: match v.distro {
-                Some(Distro::Al2023) => "/dev/xvda",
-                _ => "/dev/sda1",
-            }
-            .to_string(),
+            root_device_name: Distro::root_device_name(v.distro).to_string(),
             agent_version: v.agent_version.clone(),
             bootstrap_sha256: String::new(),
             scripts,
