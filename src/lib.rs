@@ -16,4 +16,5 @@ pub mod prune;
 pub mod render;
 pub mod scale;
 pub mod spec;
+pub mod stack;
 pub mod userdata;
