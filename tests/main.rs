@@ -11,4 +11,5 @@ mod images;
 mod render;
 mod scale;
 mod spec;
+mod stack;
 mod userdata;
