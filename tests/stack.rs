@@ -204,8 +204,7 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
         .args(["--format", "parseable", "--"])
         .args(&paths)
         .run();
-    // Exit 0: no error, no warning, no informational finding (each suppression is in the
-    // resource's Metadata, with its reason beside it).
+    // Exit 0: no error, no warning, no informational finding, and none suppressed.
     run.success();
     assert!(run.stdout().trim().is_empty(), "{}", run.stdout());
 }
@@ -455,10 +454,14 @@ fn refused_file(toml: &str) -> String {
     std::fs::write(&config, toml).unwrap();
     let out = dir.path().join("out");
     let run = Cmd::imagekit()
-        .args(["stack", "render", "--config"])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
+        .args([
+            "stack",
+            "render",
+            "--config",
+            "imagekit.toml",
+            "--out",
+            "out",
+        ])
         .current_dir(dir.path())
         .run();
     run.code(2);
@@ -482,28 +485,28 @@ fn bad_stacks_are_refused_with_one_line_before_anything_is_written() {
     let cases: &[(&str, &str)] = &[
         (
             "max_size = 4\n",
-            "imagekit.toml:9: unknown field `max_size`, expected one of",
+            "error: imagekit.toml:9: unknown field `max_size`, expected one of",
         ),
-        ("min = 5\n", "imagekit.toml [[stack]] ci: max 4 is below min 5"),
+        ("min = 5\n", "error: imagekit.toml [[stack]] ci: max 4 is below min 5"),
         (
             "subnets = [\"subnet-0123456789abcdef0\"]\n",
-            "imagekit.toml [[stack]] ci: subnets needs vpc_id: give both, or neither for the default VPC",
+            "error: imagekit.toml [[stack]] ci: subnets needs vpc_id: give both, or neither for the default VPC",
         ),
         (
             "arch = \"arm64\"\n",
-            "imagekit.toml [[stack]] ci: instance_types t3.large is x86_64 but the image is arm64 (arch): use a Graviton type such as t4g.small, m7g.large",
+            "error: imagekit.toml [[stack]] ci: instance_types t3.large is x86_64 but the image is arm64 (arch): use a Graviton type such as t4g.small, m7g.large",
         ),
         (
             "image = { variant = \"linux-al2023-arm64\" }\n",
-            "imagekit.toml [[stack]] ci: instance_types t3.large is x86_64 but the image is arm64 (arch): use a Graviton type such as t4g.small, m7g.large",
+            "error: imagekit.toml [[stack]] ci: instance_types t3.large is x86_64 but the image is arm64 (arch): use a Graviton type such as t4g.small, m7g.large",
         ),
         (
             "ssh_cidr = \"0.0.0.0/0\"\nkey_name = \"k\"\n",
-            "imagekit.toml [[stack]] ci: ssh_cidr 0.0.0.0/0 opens SSH to the whole internet; name the network you connect from (e.g. 203.0.113.0/24), or use Session Manager",
+            "error: imagekit.toml [[stack]] ci: ssh_cidr 0.0.0.0/0 opens SSH to the whole internet; name the network you connect from (e.g. 203.0.113.0/24), or use Session Manager",
         ),
         (
             "[stack.boot]\nendpoint = \"x\"\n",
-            "imagekit.toml [[stack]] ci: boot.endpoint: set endpoint on the stack itself (the IAM policies and the scaler use it too)",
+            "error: imagekit.toml [[stack]] ci: boot.endpoint: set endpoint on the stack itself (the IAM policies and the scaler use it too)",
         ),
     ];
     for (extra, want) in cases {
@@ -519,7 +522,7 @@ fn bad_stacks_are_refused_with_one_line_before_anything_is_written() {
         .replace("t3.large", "mac2.metal");
     assert_eq!(
         refused_file(&macos),
-        "imagekit.toml [[stack]] ci: license_configuration_arn is required: macOS runs on dedicated hosts, which the launch template takes through a License Manager license configuration (see the README's macOS section)"
+        "error: imagekit.toml [[stack]] ci: license_configuration_arn is required: macOS runs on dedicated hosts, which the launch template takes through a License Manager license configuration (see the README's macOS section)"
     );
 }
 
@@ -559,7 +562,10 @@ fn unknown_and_unmappable_agent_aws_stack_keys_are_refused() {
             .run();
         run.code(2);
         assert!(run.stdout().is_empty());
-        assert_eq!(run.one_line_error(), format!("{}: {want}", path.display()));
+        assert_eq!(
+            run.one_line_error(),
+            format!("error: {}: {want}", path.display())
+        );
     }
 }
 
@@ -664,11 +670,20 @@ fn every_documented_agent_aws_stack_key_is_mapped_or_refused_naming_it() {
                 DOCUMENTED[30].1.into(),
             );
         }
-        if *key == "SEMAPHORE_AGENT_SUBNETS" {
+        if [
+            "SEMAPHORE_AGENT_SUBNETS",
+            "SEMAPHORE_AGENT_VPC_ID",
+            "SEMAPHORE_AGENT_USE_IPV6",
+        ]
+        .contains(key)
+        {
             config.insert(
                 "SEMAPHORE_AGENT_VPC_ID".into(),
                 "vpc-0123456789abcdef0".into(),
             );
+            config
+                .entry("SEMAPHORE_AGENT_SUBNETS")
+                .or_insert_with(|| "subnet-0123456789abcdef0".into());
         }
         if key.starts_with("SEMAPHORE_AGENT_VOLUME_") {
             config.insert("SEMAPHORE_AGENT_VOLUME_NAME".into(), "/dev/sda1".into());

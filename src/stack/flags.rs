@@ -12,6 +12,7 @@ pub struct StackFlags {
     /// One stack from flags: its name (the group and the launch template are named after it).
     #[arg(long, value_name = "NAME", help_heading = "One stack from flags")]
     pub name: Option<String>,
+    /// The instances' OS.
     #[arg(long, value_enum, help_heading = "One stack from flags")]
     pub os: Option<Os>,
     /// The image's arch [default: the instance types'].

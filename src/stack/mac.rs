@@ -65,7 +65,8 @@ pub fn host_resource_group(spec: &StackSpec, mac: &Mac) -> Resource {
         "AWS::ResourceGroups::Group",
         Group {
             name: spec.name.clone(),
-            description: format!("imagekit fleet {}: its dedicated Mac hosts", spec.name),
+            // Its schema allows letters, digits, spaces and `_ . -` only.
+            description: format!("imagekit fleet {} dedicated Mac hosts", spec.name),
             configuration: vec![hosts, generic],
             resources: mac
                 .dedicated_hosts

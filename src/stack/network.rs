@@ -19,6 +19,7 @@ struct SecurityGroup {
     group_description: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     vpc_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     security_group_egress: Vec<Rule>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     security_group_ingress: Vec<Rule>,
@@ -45,24 +46,30 @@ pub fn security_group(spec: &StackSpec) -> Option<Resource> {
     let Security::Created { vpc_id, ssh_cidr } = &spec.security else {
         return None;
     };
-    let mut egress = vec![Rule {
-        ip_protocol: "-1",
-        from_port: None,
-        to_port: None,
-        cidr_ip: Some("0.0.0.0/0".into()),
-        cidr_ipv6: None,
-        description: "all outbound IPv4 (CI control plane, package mirrors, AWS APIs)",
-    }];
-    if spec.instances.ipv6 {
-        egress.push(Rule {
-            ip_protocol: "-1",
-            from_port: None,
-            to_port: None,
-            cidr_ip: None,
-            cidr_ipv6: Some("::/0".into()),
-            description: "all outbound IPv6",
-        });
-    }
+    // Without egress rules a group allows all outbound IPv4 (and rules need a VpcId); IPv6 is
+    // added beside it, which replaces that default, so both are spelled out.
+    let egress = if spec.instances.ipv6 {
+        vec![
+            Rule {
+                ip_protocol: "-1",
+                from_port: None,
+                to_port: None,
+                cidr_ip: Some("0.0.0.0/0".into()),
+                cidr_ipv6: None,
+                description: "all outbound IPv4",
+            },
+            Rule {
+                ip_protocol: "-1",
+                from_port: None,
+                to_port: None,
+                cidr_ip: None,
+                cidr_ipv6: Some("::/0".into()),
+                description: "all outbound IPv6",
+            },
+        ]
+    } else {
+        Vec::new()
+    };
     let ingress = ssh_cidr
         .iter()
         .filter(|_| spec.instances.key_name.is_some())

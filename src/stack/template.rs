@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// The only format version CloudFormation has.
 pub const FORMAT_VERSION: &str = "2010-09-09";
@@ -71,8 +71,6 @@ pub struct Resource {
     pub deletion_policy: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub update_replace_policy: Option<&'static str>,
-    #[serde(skip_serializing_if = "Map::is_empty")]
-    pub metadata: Map<String, Value>,
     pub properties: Value,
 }
 
@@ -83,7 +81,6 @@ impl Resource {
             depends_on: Vec::new(),
             deletion_policy: None,
             update_replace_policy: None,
-            metadata: Map::new(),
             properties: serde_json::to_value(properties).expect("resource properties serialize"),
         }
     }
@@ -97,24 +94,6 @@ impl Resource {
     pub fn retain(mut self) -> Resource {
         self.deletion_policy = Some("Retain");
         self.update_replace_policy = Some("Retain");
-        self
-    }
-
-    /// Suppresses one cfn-lint check on this resource, recording why next to it.
-    pub fn suppress(mut self, check: &str, reason: &str) -> Resource {
-        let lint = self
-            .metadata
-            .entry("cfn-lint")
-            .or_insert_with(|| json!({ "config": { "ignore_checks": [] } }));
-        lint["config"]["ignore_checks"]
-            .as_array_mut()
-            .expect("ignore_checks is a list")
-            .push(Value::from(check));
-        let reasons = self
-            .metadata
-            .entry("imagekit")
-            .or_insert_with(|| json!({ "suppressed": {} }));
-        reasons["suppressed"][check] = Value::from(reason);
         self
     }
 }
@@ -235,18 +214,6 @@ mod tests {
         assert_eq!(
             sub_pseudo(doc),
             json!({ "Statement": [{ "Resource": [{ "Fn::Sub": "arn:${AWS::Partition}:x" }, "*"] }] })
-        );
-    }
-
-    #[test]
-    fn suppressions_carry_their_reason() {
-        let r = Resource::new("AWS::X::Y", json!({})).suppress("W1", "because");
-        assert_eq!(
-            serde_json::to_value(&r.metadata).unwrap(),
-            json!({
-                "cfn-lint": { "config": { "ignore_checks": ["W1"] } },
-                "imagekit": { "suppressed": { "W1": "because" } }
-            })
         );
     }
 }

@@ -37,6 +37,14 @@ pub(super) fn instances(ctx: &Ctx<'_>, t: &StackTable, os: Os) -> Result<Instanc
     if let Some(key) = &t.key_name {
         ctx.check("key_name", rules::key_name(key))?;
     }
+    let ipv6 = t.ipv6.unwrap_or(false);
+    if ipv6 && t.vpc_id.is_none() {
+        return Err(ctx.fail(format!(
+            "{} needs {} and subnets with IPv6 ranges: the default VPC has none",
+            ctx.key("ipv6"),
+            ctx.key("vpc_id")
+        )));
+    }
     Ok(Instances {
         types,
         arch,
@@ -44,7 +52,7 @@ pub(super) fn instances(ctx: &Ctx<'_>, t: &StackTable, os: Os) -> Result<Instanc
         hop_limit,
         key_name: t.key_name.clone(),
         public_ip: t.public_ip,
-        ipv6: t.ipv6.unwrap_or(false),
+        ipv6,
     })
 }
 
