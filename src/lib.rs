@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod build;
 pub mod cli;
+pub mod doctor;
 pub mod exit;
 pub mod flag;
 pub mod iam;
