@@ -7,8 +7,9 @@ use std::path::Path;
 use imagekit_bootstrap::config::{AgentKind, BootConfigLayer};
 use serde_json::{Map, Value};
 
-use super::{secret, TargetOs};
+use super::secret;
 use crate::exit::UsageError;
+use imagekit_core::Os;
 
 /// The keys `--stack-config` maps into the boot config.
 pub const MAPPED_KEYS: &[&str] = &[
@@ -27,7 +28,7 @@ pub struct Imported {
     pub unused_keys: Vec<String>,
 }
 
-pub fn import(path: &Path, bytes: &[u8], os: TargetOs) -> Result<Imported, UsageError> {
+pub fn import(path: &Path, bytes: &[u8], os: Os) -> Result<Imported, UsageError> {
     let shown = path.display();
     let value: Value = serde_json::from_slice(bytes)
         .map_err(|e| UsageError::new(format!("{shown}: malformed JSON: {e}")))?;
@@ -56,12 +57,7 @@ pub fn import(path: &Path, bytes: &[u8], os: TargetOs) -> Result<Imported, Usage
     }
     unused_keys.sort();
     if let Some(want) = text(&map, "SEMAPHORE_AGENT_OS") {
-        let matches = match os {
-            TargetOs::Linux => want.eq_ignore_ascii_case("linux"),
-            TargetOs::Windows => want.eq_ignore_ascii_case("windows"),
-            TargetOs::Macos => want.eq_ignore_ascii_case("macos"),
-        };
-        if !matches {
+        if !want.eq_ignore_ascii_case(os.as_str()) {
             return Err(UsageError::new(format!(
                 "{shown}: SEMAPHORE_AGENT_OS is `{want}`, which does not match --os"
             )));
