@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use imagekit_bootstrap::logging::LogFormat;
+use imagekit_core::AgentKind;
 
 /// Build CI agent images for EC2 (Linux, Windows, macOS) and run them as an autoscaled fleet.
 #[derive(Debug, Parser)]
@@ -322,14 +323,6 @@ pub enum IamPolicyCommand {
     },
 }
 
-/// Which CI system's queue to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Ci {
-    Semaphore,
-    Buildkite,
-    Circleci,
-}
-
 /// `imagekit scale` settings. Each flag also reads an `IMAGEKIT_SCALE_*` variable, which is how
 /// the Lambda runtime (no argv) gets them.
 #[derive(Debug, Clone, clap::Args)]
@@ -345,7 +338,7 @@ pub struct ScaleArgs {
 
     /// The CI system whose queue decides the capacity.
     #[arg(long, env = "IMAGEKIT_SCALE_CI", hide_env_values = true, value_enum)]
-    pub ci: Ci,
+    pub ci: AgentKind,
 
     /// SSM parameter (SecureString) holding the CI API token: Semaphore's agent-type token,
     /// Buildkite's agent token, or a CircleCI token. Read once, and again after a 401.

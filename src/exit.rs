@@ -2,7 +2,7 @@
 
 /// The CLI's exit codes (0 ok, 1 failed, 2 usage or config error, 130 interrupted), shared
 /// with imagekit-bootstrap.
-pub use imagekit_bootstrap::exit::ExitStatus;
+pub use imagekit_core::ExitStatus;
 
 /// Bad input: reported as one line, exit 2, before any AWS call or file write.
 #[derive(Debug, thiserror::Error)]

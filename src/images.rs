@@ -12,28 +12,10 @@ use crate::exit::{ExitStatus, UsageError};
 use crate::output;
 use crate::prune::{self, Decision, Rules};
 
-/// A region name such as `us-east-1` or `us-gov-west-1`, checked before any AWS call.
-pub fn check_region(region: &str) -> Result<(), UsageError> {
-    let parts: Vec<&str> = region.split('-').collect();
-    let ok = parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty();
-    if ok {
-        Ok(())
-    } else {
-        Err(UsageError::new(format!(
-            "--region: {region:?} is not a region name like us-east-1"
-        )))
-    }
-}
-
 /// The regions given, or else the environment's default region.
 async fn regions_or_default(regions: &[String]) -> anyhow::Result<Vec<String>> {
     for region in regions {
-        check_region(region)?;
+        crate::flag::region("--region", region)?;
     }
     if !regions.is_empty() {
         return Ok(regions.to_vec());
@@ -259,27 +241,4 @@ pub async fn prune(args: PruneArgs) -> anyhow::Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_region;
-
-    #[test]
-    fn region_names() {
-        for ok in ["us-east-1", "eu-west-3", "us-gov-west-1", "ap-southeast-2"] {
-            assert!(check_region(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "us",
-            "us-east",
-            "US-EAST-1",
-            "us-east-1a",
-            "us_east_1",
-            "-east-1",
-        ] {
-            assert!(check_region(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -5,8 +5,9 @@
 pub mod ami;
 pub mod build;
 pub mod cli;
-pub mod dist;
+pub mod doctor;
 pub mod exit;
+pub mod flag;
 pub mod iam;
 pub mod images;
 pub mod interrupt;

@@ -89,35 +89,13 @@ pub fn decide(
     out
 }
 
-/// Parses `--older-than`: a number with a unit, `s`, `m`, `h`, `d` or `w` (e.g. `30d`).
+/// Parses `--older-than`: a unit is required, since a slip deletes images.
 pub fn parse_age(text: &str) -> Result<Duration, UsageError> {
-    let bad = || {
-        UsageError::new(format!(
-            "--older-than: {text:?} is not a duration like 90m, 12h, 30d or 2w"
-        ))
-    };
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return Err(bad()),
-    };
-    Ok(Duration::from_secs(n.checked_mul(secs).ok_or_else(bad)?))
+    crate::flag::duration_with_unit("--older-than", text)
 }
 
 fn format_age(age: Duration) -> String {
-    let s = age.as_secs();
-    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
-        if s >= size && s.is_multiple_of(size) {
-            return format!("{}{unit}", s / size);
-        }
-    }
-    format!("{s}s")
+    imagekit_core::duration::format(age)
 }
 
 #[cfg(test)]

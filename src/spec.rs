@@ -10,8 +10,7 @@ mod rules;
 
 pub use file::{read_toml, DEFAULT_FILE};
 pub use rules::{
-    arch_example, instance_type_arch, is_prefixed_hex, is_region, parse_tags, tag_problem,
-    MAC_TYPES,
+    arch_example, instance_type_arch, is_prefixed_hex, parse_tags, tag_problem, MAC_TYPES,
 };
 
 use std::collections::BTreeMap;
@@ -32,15 +31,8 @@ pub const WINDOWS_VERSION: &str = "2022";
 /// The macOS major release the macOS image is built from (Sonoma).
 pub const MACOS_VERSION: &str = "14";
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Os {
-    Linux,
-    Windows,
-    Macos,
-}
+/// The OS, shared with the bootstrap and the launch kit.
+pub use imagekit_core::Os;
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize,
@@ -99,16 +91,6 @@ pub struct Variant {
     pub tags: BTreeMap<String, String>,
 }
 
-impl Os {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Os::Linux => "linux",
-            Os::Windows => "windows",
-            Os::Macos => "macos",
-        }
-    }
-}
-
 impl Arch {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -125,12 +107,6 @@ impl Distro {
             Distro::Ubuntu2404 => "ubuntu-24.04",
             Distro::Al2023 => "al2023",
         }
-    }
-}
-
-impl fmt::Display for Os {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

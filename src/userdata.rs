@@ -13,61 +13,18 @@ use base64::Engine as _;
 use imagekit_bootstrap::config::BootConfigLayer;
 
 use crate::exit::UsageError;
+use imagekit_core::Os;
 
 /// EC2's user-data limit, on the raw (not base64-encoded) bytes.
 pub const MAX_USERDATA_BYTES: usize = 16 * 1024;
 
-/// The OS whose boot agent reads the user-data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TargetOs {
-    /// cloud-init
-    Linux,
-    /// EC2Launch v2
-    Windows,
-    /// ec2-macos-init
-    Macos,
-}
-
-impl std::str::FromStr for TargetOs {
-    type Err = UsageError;
-
-    fn from_str(s: &str) -> Result<Self, UsageError> {
-        match s {
-            "linux" => Ok(TargetOs::Linux),
-            "windows" => Ok(TargetOs::Windows),
-            "macos" => Ok(TargetOs::Macos),
-            other => Err(UsageError::new(format!(
-                "--os: unknown OS `{other}` (expected linux, windows or macos)"
-            ))),
-        }
-    }
-}
-
-impl From<crate::spec::Os> for TargetOs {
-    fn from(os: crate::spec::Os) -> TargetOs {
-        match os {
-            crate::spec::Os::Linux => TargetOs::Linux,
-            crate::spec::Os::Windows => TargetOs::Windows,
-            crate::spec::Os::Macos => TargetOs::Macos,
-        }
-    }
-}
-
-impl TargetOs {
-    fn os(self) -> crate::spec::Os {
-        match self {
-            TargetOs::Linux => crate::spec::Os::Linux,
-            TargetOs::Windows => crate::spec::Os::Windows,
-            TargetOs::Macos => crate::spec::Os::Macos,
-        }
-    }
-
-    fn template(self) -> (&'static str, &'static str) {
-        match self {
-            TargetOs::Linux => ("linux.yaml", include_str!("../userdata/linux.yaml.tera")),
-            TargetOs::Windows => ("windows.ps1", include_str!("../userdata/windows.ps1.tera")),
-            TargetOs::Macos => ("macos.sh", include_str!("../userdata/macos.sh.tera")),
-        }
+/// The template for the OS whose boot agent reads the user-data: cloud-init (Linux),
+/// EC2Launch v2 (Windows), ec2-macos-init (macOS).
+fn template(os: Os) -> (&'static str, &'static str) {
+    match os {
+        Os::Linux => ("linux.yaml", include_str!("../userdata/linux.yaml.tera")),
+        Os::Windows => ("windows.ps1", include_str!("../userdata/windows.ps1.tera")),
+        Os::Macos => ("macos.sh", include_str!("../userdata/macos.sh.tera")),
     }
 }
 
@@ -93,7 +50,9 @@ pub struct UserData {
 
 /// Reads and validates the config, then renders the user-data for `os`.
 pub fn generate(os: &str, source: ConfigSource<'_>) -> Result<UserData, UsageError> {
-    let os: TargetOs = os.parse()?;
+    let os: Os = os
+        .parse()
+        .map_err(|e: String| UsageError::new(format!("--os: {e}")))?;
     let (config, unused_keys) = match source {
         ConfigSource::BootConfig(path) => {
             let bytes = read(path)?;
@@ -138,17 +97,17 @@ pub fn validate_boot_config(path: &Path, bytes: &[u8]) -> Result<BootConfigLayer
 fn from_stack_config(
     path: &Path,
     bytes: &[u8],
-    os: TargetOs,
+    os: Os,
 ) -> Result<(BootConfigLayer, Vec<String>), UsageError> {
     use crate::stack::agent_aws_stack::{import, BOOT};
     let shown = path.display();
     let imported = import(path, bytes)?;
     let table = imported.table;
-    if imported.os_given && table.os != Some(os.os()) {
+    if imported.os_given && table.os != Some(os) {
         return Err(UsageError::new(format!(
             "{shown}: SEMAPHORE_AGENT_OS is {}, which does not match --os {}",
             table.os.map(|o| o.as_str()).unwrap_or_default(),
-            os.os()
+            os
         )));
     }
     let endpoint = table.endpoint.ok_or_else(|| {
@@ -187,13 +146,13 @@ pub fn layer_bytes(layer: &BootConfigLayer) -> Vec<u8> {
 }
 
 /// Renders the template for `os` around the base64 of `config`, refusing oversize output.
-pub fn render(os: TargetOs, config: &[u8]) -> Result<String, UsageError> {
+pub fn render(os: Os, config: &[u8]) -> Result<String, UsageError> {
     let config_b64 = BASE64.encode(config);
     // The only value that enters the template; its alphabet cannot break out of any quoting.
     debug_assert!(config_b64
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='));
-    let (name, source) = os.template();
+    let (name, source) = template(os);
     let mut tera = tera::Tera::default();
     tera.add_raw_template(name, source)
         .expect("embedded user-data templates parse");
@@ -250,7 +209,7 @@ mod tests {
     #[test]
     fn base64_is_the_only_thing_in_the_template() {
         let config = br#"{"endpoint":"it's \"quoted\" $HOME `x`"}"#;
-        for os in [TargetOs::Linux, TargetOs::Windows, TargetOs::Macos] {
+        for os in Os::ALL {
             let script = render(os, config).unwrap();
             assert!(!script.contains("$HOME"), "{script}");
             assert!(script.contains(&BASE64.encode(config)));
@@ -260,7 +219,7 @@ mod tests {
     #[test]
     fn oversize_is_refused_naming_the_limit() {
         let config = vec![b'a'; 13_000];
-        let err = render(TargetOs::Linux, &config).unwrap_err().to_string();
+        let err = render(Os::Linux, &config).unwrap_err().to_string();
         assert!(err.contains("16384"), "{err}");
     }
 }

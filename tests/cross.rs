@@ -1,8 +1,8 @@
 //! The cross-built dist binaries (`cargo xtask dist`): static aarch64 Linux under qemu-user,
 //! Windows under wine, and what every one of them must carry.
 
-use imagekit::dist::{Sums, Target, SUMS_FILE};
 use imagekit_bootstrap::version::{mask_commit, COMMIT_MARKER};
+use imagekit_core::dist::{Sums, Target, SUMS_FILE};
 
 use crate::bootstrap::{assert_idle_boot_given_back, fleet_on, sample_config_layers, Host};
 use crate::support::cmd::Cmd;

@@ -10,13 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Which CI agent the instance runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentKind {
-    #[default]
-    Semaphore,
-}
+/// Which CI agent the instance runs (one enum for the whole kit).
+pub use imagekit_core::AgentKind;
 
 /// One layer of boot configuration, exactly as a user writes it (snake_case keys).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,8 +310,16 @@ impl BootConfig {
                 message: "must be at least 1 second".into(),
             });
         }
+        let agent = layer.agent.unwrap_or_default();
+        if agent != AgentKind::Semaphore {
+            return Err(ConfigError::Key {
+                origin: "config".into(),
+                key: "agent".into(),
+                message: format!("no provider for agent kind {agent} in this version"),
+            });
+        }
         Ok(BootConfig {
-            agent: layer.agent.unwrap_or_default(),
+            agent,
             endpoint: nonempty(layer.endpoint, "endpoint")?,
             token_parameter: nonempty(layer.token_parameter, "token_parameter")?,
             cache_bucket: layer.cache_bucket.filter(|b| !b.is_empty()),

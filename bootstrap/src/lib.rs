@@ -3,11 +3,9 @@
 //! The library is shared with the operator CLI (`imagekit`) so that both sides agree on one
 //! boot-config schema, and so that both build their AWS clients on the same rustls + ring stack.
 
-#[cfg(windows)]
-pub mod acl;
 pub mod agent;
-pub mod atomic_file;
 pub mod aws;
+pub mod aws_failure;
 pub mod backoff;
 pub mod cache;
 pub mod cli;

@@ -13,9 +13,9 @@ use crate::config::{self, BootConfig, BootConfigLayer, ConfigError};
 use crate::exit::{status_of, ExitStatus};
 use crate::imds::Identity;
 use crate::{
-    atomic_file, cache, credentials, giveback, health, imds, run_lock, secrets, shutdown,
-    supervise, user,
+    cache, credentials, giveback, health, imds, run_lock, secrets, shutdown, supervise, user,
 };
+use imagekit_core::atomic;
 
 /// Overrides the baked config's path (tests, unusual images).
 pub const BAKED_CONFIG_ENV: &str = "IMAGEKIT_BAKED_CONFIG";
@@ -336,7 +336,7 @@ fn write_files(
     #[cfg(unix)]
     let owner = Some((user.uid, user.gid));
     #[cfg(not(unix))]
-    let owner: atomic_file::Owner = {
+    let owner: atomic::Owner = {
         let _ = user;
         None
     };
@@ -360,8 +360,8 @@ fn write_files(
 
     let hook = shutdown::launcher_path(dir);
     // Fixed text, rewritten every boot: no fsync.
-    let unsynced = atomic_file::Durability::Unsynced;
-    atomic_file::write(&hook, shutdown::LAUNCHER.as_bytes(), 0o755, None, unsynced)
+    let unsynced = atomic::Durability::Unsynced;
+    atomic::write(&hook, shutdown::LAUNCHER.as_bytes(), 0o755, None, unsynced)
         .with_context(|| format!("writing the shutdown hook {}", hook.display()))?;
 
     let agent_config = AgentConfig {

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::atomic_file;
+use imagekit_core::atomic;
 
 /// Tells the hook where to record the reason; set by the supervisor in the agent's environment.
 pub const REASON_FILE_ENV: &str = "IMAGEKIT_SHUTDOWN_REASON_FILE";
@@ -54,8 +54,8 @@ pub fn record_reason() -> Result<String, std::io::Error> {
         .map(PathBuf::from)
         .unwrap_or_else(|| reason_file(Path::new(crate::config::defaults::agent_dir())));
     // Read by the supervisor as soon as the agent exits, in this same boot.
-    let unsynced = atomic_file::Durability::Unsynced;
-    atomic_file::write(&path, reason.as_bytes(), 0o600, None, unsynced)?;
+    let unsynced = atomic::Durability::Unsynced;
+    atomic::write(&path, reason.as_bytes(), 0o600, None, unsynced)?;
     Ok(reason)
 }
 

@@ -32,11 +32,7 @@ impl Scope {
             )));
         }
         for region in regions {
-            if !is_region(region) {
-                return Err(UsageError::new(format!(
-                    "--region: `{region}` is not a region name (like us-east-1)"
-                )));
-            }
+            crate::flag::region("--region", region)?;
         }
         if let Some(account) = account {
             if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
@@ -114,18 +110,6 @@ impl Scope {
             .collect();
         (values, self.regions.is_empty())
     }
-}
-
-/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`, `eu-central-2`...
-pub fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts[parts.len() - 1]
-            .parse::<u8>()
-            .is_ok_and(|n| n > 0 && n < 20)
 }
 
 /// SSM parameter names: letters, digits and `_.-/`; a path starts with `/`.
@@ -229,16 +213,6 @@ pub fn check_bucket(flag: &str, bucket: &str) -> Result<(), UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn regions() {
-        for ok in ["us-east-1", "ap-southeast-2", "us-gov-west-1", "cn-north-1"] {
-            assert!(is_region(ok), "{ok}");
-        }
-        for bad in ["us-east", "US-EAST-1", "us_east_1", "*", "us-east-1a"] {
-            assert!(!is_region(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn kms_keys_by_arn_or_id() {

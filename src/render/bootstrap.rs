@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use super::RenderError;
-use crate::dist::{self, Sums, Target, SUMS_FILE};
 use crate::spec::{Arch, Os, Variant};
+use imagekit_core::dist::{self, Sums, Target, SUMS_FILE};
 
 /// The dist target whose binary runs on the variant's OS and arch.
 pub fn target_for(os: Os, arch: Arch) -> Target {

@@ -5,17 +5,11 @@
 //! same digest on any machine: no absolute paths, no mtimes, no map ordering.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use imagekit_core::sha256::hex as sha256_hex;
 
 /// Streams a file through sha256 once per process: rendering several variants that share one
 /// (possibly ~280 MB debug) bootstrap binary hashes it a single time.
@@ -32,17 +26,7 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     {
         return Ok(hit.clone());
     }
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    let digest = hex::encode(hasher.finalize());
+    let digest = imagekit_core::sha256::file_hex(path)?;
     CACHE
         .lock()
         .unwrap()
@@ -113,30 +97,10 @@ mod tests {
 /// alone leaves every fingerprint alone. Streams the file: a debug binary can be ~280 MB.
 pub fn bootstrap_digest(path: &Path) -> std::io::Result<String> {
     use imagekit_bootstrap::version::{mask_commit, COMMIT_LEN, COMMIT_MARKER};
-    // Bytes held back after each chunk, so a slot split across two reads is still masked whole.
-    let keep = COMMIT_MARKER.len() + COMMIT_LEN - 1;
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut window: Vec<u8> = Vec::with_capacity((1 << 20) + keep);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        window.extend_from_slice(&buf[..n]);
-        if n == 0 {
-            mask_commit(&mut window);
-            hasher.update(&window);
-            break;
-        }
-        if window.len() > keep {
-            let done = window.len() - keep;
-            // Every slot starting before `done` ends inside the window; one starting later is
-            // masked again, whole, on the next round.
-            mask_commit(&mut window);
-            hasher.update(&window[..done]);
-            window.drain(..done);
-        }
-    }
-    Ok(hex::encode(hasher.finalize()))
+    let file = std::fs::File::open(path)?;
+    imagekit_core::sha256::masked_reader_hex(file, COMMIT_MARKER.len() + COMMIT_LEN, |bytes| {
+        mask_commit(bytes);
+    })
 }
 
 #[cfg(test)]

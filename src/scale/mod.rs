@@ -24,8 +24,9 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use serde::Serialize;
 
-use crate::cli::{Ci, ScaleArgs};
+use crate::cli::ScaleArgs;
 use crate::exit::ExitStatus;
+use imagekit_core::AgentKind;
 
 use decision::{decide, Decision, Inputs, Why};
 use settings::Settings;
@@ -108,14 +109,14 @@ impl Scaler {
         let http = source::http_client();
         let base = settings.base_url.as_str();
         let source: Box<dyn QueueSource> = match settings.ci {
-            Ci::Semaphore => Box::new(semaphore::Semaphore::new(http, tokens, base)),
-            Ci::Buildkite => Box::new(buildkite::Buildkite::new(
+            AgentKind::Semaphore => Box::new(semaphore::Semaphore::new(http, tokens, base)),
+            AgentKind::Buildkite => Box::new(buildkite::Buildkite::new(
                 http,
                 tokens,
                 base,
                 settings.queue.clone().unwrap_or_default(),
             )),
-            Ci::Circleci => Box::new(circleci::Circleci::new(
+            AgentKind::Circleci => Box::new(circleci::Circleci::new(
                 http,
                 tokens,
                 base,

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use crate::cli::{Ci, ScaleArgs};
+use crate::cli::ScaleArgs;
 use crate::exit::UsageError;
+use imagekit_core::AgentKind;
 
 use super::decision::Overprovision;
 use super::source::base_url;
@@ -12,7 +13,7 @@ use super::source::base_url;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub asg: String,
-    pub ci: Ci,
+    pub ci: AgentKind,
     pub token_parameter: String,
     /// Base URL of the CI API, without a trailing slash.
     pub base_url: String,
@@ -49,7 +50,7 @@ impl Settings {
             .map(|e| nonempty("--endpoint", e))
             .transpose()?;
         let (default_host, queue, resource_class) = match args.ci {
-            Ci::Semaphore => {
+            AgentKind::Semaphore => {
                 if endpoint.is_none() {
                     return Err(UsageError::new(
                         "--ci semaphore needs --endpoint ORG.semaphoreci.com",
@@ -57,7 +58,7 @@ impl Settings {
                 }
                 (None, None, None)
             }
-            Ci::Buildkite => {
+            AgentKind::Buildkite => {
                 let queue = args
                     .queue
                     .as_deref()
@@ -68,7 +69,7 @@ impl Settings {
                     None,
                 )
             }
-            Ci::Circleci => {
+            AgentKind::Circleci => {
                 let rc = args.resource_class.as_deref().ok_or_else(|| {
                     UsageError::new("--ci circleci needs --resource-class NAMESPACE/NAME")
                 })?;
@@ -95,13 +96,17 @@ impl Settings {
                 return Err(UsageError::new(format!("--min {min} is above --max {max}")));
             }
         }
-        let interval = parse_duration("--interval", &args.interval)?;
+        let interval = crate::flag::duration("--interval", &args.interval)?;
         if interval.is_zero() {
             return Err(UsageError::new("--interval must be above zero"));
         }
-        let safety_margin = parse_duration("--safety-margin", &args.safety_margin)?;
+        let safety_margin = crate::flag::duration("--safety-margin", &args.safety_margin)?;
         let overprovision = args.overprovision.parse().map_err(UsageError::new)?;
         let metrics_namespace = nonempty("--metrics-namespace", &args.metrics_namespace)?;
+        let region = args.region.clone().filter(|r| !r.trim().is_empty());
+        if let Some(region) = &region {
+            crate::flag::region("--region", region)?;
+        }
         Ok(Settings {
             asg,
             ci: args.ci,
@@ -119,7 +124,7 @@ impl Settings {
             json: args.json,
             metrics: args.metrics,
             metrics_namespace,
-            region: args.region.clone().filter(|r| !r.trim().is_empty()),
+            region,
             safety_margin,
         })
     }
@@ -140,42 +145,4 @@ fn check_url(url: &str) -> Result<(), UsageError> {
         ));
     }
     Ok(())
-}
-
-/// Parses `10s`, `500ms`, `2m`, or a plain number of seconds.
-pub fn parse_duration(flag: &str, text: &str) -> Result<Duration, UsageError> {
-    let t = text.trim();
-    let bad = || {
-        UsageError::new(format!(
-            "{flag} {t:?}: expected a duration such as 10s, 500ms or 1m"
-        ))
-    };
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (digits, unit) = t.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    match unit.trim() {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "ms" => Ok(Duration::from_millis(n)),
-        "m" => Ok(Duration::from_secs(n.checked_mul(60).ok_or_else(bad)?)),
-        _ => Err(bad()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("x", "10s").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("x", "10").unwrap(), Duration::from_secs(10));
-        assert_eq!(
-            parse_duration("x", "250ms").unwrap(),
-            Duration::from_millis(250)
-        );
-        assert_eq!(parse_duration("x", "2m").unwrap(), Duration::from_secs(120));
-        for bad in ["", "s", "1h", "-1s", "1.5s"] {
-            assert!(parse_duration("x", bad).is_err(), "{bad:?}");
-        }
-    }
 }

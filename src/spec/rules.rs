@@ -238,11 +238,8 @@ pub fn check(d: Draft) -> Result<Variant, UsageError> {
         d.regions.clone()
     };
     for (i, region) in regions.iter().enumerate() {
-        if !is_region(region) {
-            return err(format!(
-                "{} {region:?} is not a region name: expected e.g. us-east-1, eu-west-2, ap-southeast-1",
-                d.name("region")
-            ));
+        if let Err(e) = imagekit_core::region::check(region) {
+            return err(format!("{}: {e}", d.name("region")));
         }
         if regions[..i].contains(region) {
             return err(format!(
@@ -422,21 +419,6 @@ fn instance_family_arch(family: &str) -> Arch {
     }
 }
 
-/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `ap-southeast-4`, `cn-north-1`.
-pub fn is_region(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('-').collect();
-    if parts.len() < 3 || parts.len() > 4 {
-        return false;
-    }
-    let lower = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase());
-    let (last, middle) = parts.split_last().unwrap();
-    parts[0].len() == 2
-        && middle.iter().all(|p| lower(p))
-        && !last.is_empty()
-        && last.len() <= 2
-        && last.chars().all(|c| c.is_ascii_digit())
-}
-
 /// An AWS resource id: `prefix` and 8 or 17 lowercase hex digits (ami-, h-, vpc-, subnet-, sg-).
 pub fn is_prefixed_hex(s: &str, prefix: &str) -> bool {
     s.strip_prefix(prefix).is_some_and(|hex| {
@@ -501,28 +483,6 @@ pub fn tag_problem(key: &str, value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn regions() {
-        for ok in [
-            "us-east-1",
-            "eu-central-2",
-            "us-gov-west-1",
-            "ap-southeast-4",
-        ] {
-            assert!(is_region(ok), "{ok}");
-        }
-        for bad in [
-            "us-east",
-            "US-EAST-1",
-            "useast1",
-            "us-east-1a",
-            "us_east_1",
-            "",
-        ] {
-            assert!(!is_region(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn instance_family_arches() {

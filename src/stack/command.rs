@@ -54,12 +54,12 @@ fn write(rendered: &[Rendered], dir: &Path) -> anyhow::Result<ExitStatus> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for r in rendered {
         let path = file(dir, r);
-        imagekit_bootstrap::atomic_file::write(
+        imagekit_core::atomic::write(
             &path,
             r.json.as_bytes(),
             0o644,
             None,
-            imagekit_bootstrap::atomic_file::Durability::Synced,
+            imagekit_core::atomic::Durability::Synced,
         )
         .with_context(|| format!("writing {}", path.display()))?;
         println!("{}  {}", r.spec.name, path.display());

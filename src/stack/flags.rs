@@ -22,8 +22,8 @@ pub struct StackFlags {
     #[arg(long, value_enum, help_heading = "One stack from flags")]
     pub distro: Option<Distro>,
     /// The CI agent [default: semaphore].
-    #[arg(long, value_parser = ["semaphore"], help_heading = "One stack from flags")]
-    pub agent: Option<String>,
+    #[arg(long, value_enum, help_heading = "One stack from flags")]
+    pub agent: Option<imagekit_core::AgentKind>,
     /// The CI control plane, e.g. ORG.semaphoreci.com.
     #[arg(long, value_name = "HOST", help_heading = "One stack from flags")]
     pub endpoint: Option<String>,
@@ -146,12 +146,6 @@ impl StackFlags {
             .name
             .clone()
             .ok_or_else(|| UsageError::new("--name is required for a stack from flags"))?;
-        let agent = self
-            .agent
-            .as_deref()
-            .map(|a| serde_json::from_value(serde_json::Value::from(a)))
-            .transpose()
-            .map_err(|e| UsageError::new(format!("--agent: {e}")))?;
         let nonempty = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
         let tags = crate::spec::parse_tags(&self.tags)?;
         let scaler = (self.no_scaler || self.scaler_arch.is_some()).then(|| ScalerTable {
@@ -161,7 +155,7 @@ impl StackFlags {
         });
         Ok(StackTable {
             name,
-            agent,
+            agent: self.agent,
             os: self.os,
             arch: self.arch,
             distro: self.distro,

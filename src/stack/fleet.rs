@@ -39,12 +39,15 @@ pub fn template(spec: &StackSpec) -> Result<Template, UsageError> {
         format_version: FORMAT_VERSION,
         description: format!(
             "imagekit fleet {}: {} agents on {} {}, rendered by imagekit stack render",
-            spec.name, spec.agent.name, spec.os, spec.instances.arch
+            spec.name,
+            spec.agent.name(),
+            spec.os,
+            spec.instances.arch
         ),
         metadata: json!({
             "imagekit": {
                 "stack": spec.name,
-                "agent": spec.agent.name,
+                "agent": spec.agent.name(),
                 "os": spec.os.as_str(),
                 "arch": spec.instances.arch.as_str(),
                 "scaler": spec.scaler.is_some(),

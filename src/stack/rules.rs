@@ -37,7 +37,7 @@ pub fn aws_id(value: &str, prefix: &str, what: &str) -> Result<(), String> {
 pub fn availability_zone(zone: &str) -> Result<(), String> {
     let ok = zone
         .strip_suffix(|c: char| c.is_ascii_lowercase())
-        .is_some_and(crate::spec::is_region);
+        .is_some_and(imagekit_core::region::is_region);
     if ok {
         Ok(())
     } else {
@@ -131,7 +131,7 @@ pub fn license_configuration_arn(arn: &str) -> Result<(), String> {
         && parts[0] == "arn"
         && matches!(parts[1], "aws" | "aws-cn" | "aws-us-gov")
         && parts[2] == "license-manager"
-        && crate::spec::is_region(parts[3])
+        && imagekit_core::region::is_region(parts[3])
         && parts[4].len() == 12
         && parts[4].bytes().all(|b| b.is_ascii_digit())
         && parts[5] == "license-configuration"

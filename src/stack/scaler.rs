@@ -81,7 +81,8 @@ pub fn resources(spec: &StackSpec, scaler: &Scaler) -> Vec<(String, Resource)> {
         function_name: spec.scaler_function_name(),
         description: format!(
             "imagekit scale: raises {}'s desired capacity from the {} queue",
-            spec.name, spec.agent.name
+            spec.name,
+            spec.agent.name()
         ),
         runtime: "provided.al2023",
         handler: "bootstrap",

@@ -201,9 +201,10 @@ pub fn resolve(
     };
     ctx.check("name", rules::stack_name(&table.name))?;
     let os = ctx.required("os", &table.os, "linux, windows or macos")?;
-    let agent = agent::row(table.agent.unwrap_or_default());
+    let agent = agent::row(table.agent.unwrap_or_default())
+        .map_err(|why| ctx.fail(format!("{} {why}", ctx.key("agent"))))?;
     if let Some(region) = &table.region {
-        if !crate::spec::is_region(region) {
+        if !imagekit_core::region::is_region(region) {
             return Err(ctx.fail(format!(
                 "{} {region:?} is not a region name (e.g. us-east-1)",
                 ctx.key("region")

@@ -27,7 +27,7 @@ pub struct GroupTag {
 pub fn all(spec: &StackSpec) -> BTreeMap<String, String> {
     let mut tags = spec.tags.clone();
     tags.insert("imagekit:stack".into(), spec.name.clone());
-    tags.insert("imagekit:agent".into(), spec.agent.name.into());
+    tags.insert("imagekit:agent".into(), spec.agent.name().to_string());
     tags
 }
 

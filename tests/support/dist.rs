@@ -8,17 +8,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use imagekit::dist::Target;
+use imagekit_core::dist::Target;
 
 use super::cmd::Cmd;
 
 pub fn dist_dir() -> PathBuf {
-    super::repo_root().join(imagekit::dist::DEFAULT_DIR)
+    super::repo_root().join(imagekit_core::dist::DEFAULT_DIR)
 }
 
 /// `target`'s dist binary, verified against dist/SHA256SUMS.
 pub fn binary(target: Target) -> PathBuf {
-    match imagekit::dist::verify(&dist_dir(), target) {
+    match imagekit_core::dist::verify(&dist_dir(), target) {
         Ok((path, _)) => path,
         Err(e) => panic!("{e}: run `cargo xtask dist` first (scripts/test does)"),
     }

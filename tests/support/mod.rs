@@ -6,15 +6,14 @@
 
 #![allow(dead_code)]
 
-pub mod ci_api;
 pub mod cmd;
 pub mod dist;
 pub mod fleet;
-pub mod http;
-pub mod imds;
-pub mod lambda_api;
 pub mod moto;
 pub mod moto_iam;
+
+// The stand-ins live in their own dev-only crate, which the examples share.
+pub use imagekit_standins::{ci_api, imds, lambda_api};
 
 use std::path::PathBuf;
 

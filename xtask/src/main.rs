@@ -3,17 +3,14 @@
 //! macOS binaries (built and signed on a macOS runner) may be dropped into `dist/` with their
 //! checksums; they are verified and kept.
 
-#[path = "../../src/dist.rs"]
-#[allow(dead_code)]
-mod dist;
-
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use dist::{Sums, Target, SUMS_FILE};
+use imagekit_core::atomic;
+use imagekit_core::dist::{self, Sums, Target, SUMS_FILE};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask")]
@@ -172,15 +169,11 @@ fn accept_dropped(out: &Path, target: Target, previous: &Sums) -> Result<Option<
     Ok(Some(hash))
 }
 
-/// Copies through a temp file and a rename, so a reader never sees a half-written binary.
+/// Copies through the one atomic write, so a reader never sees a half-written binary.
 fn copy_atomic(from: &Path, to: &Path) -> Result<()> {
-    let tmp = to.with_extension("tmp");
-    std::fs::copy(from, &tmp)
-        .with_context(|| format!("copying {} to {}", from.display(), tmp.display()))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("syncing {}", tmp.display()))?;
-    std::fs::rename(tmp, to).with_context(|| format!("renaming to {}", to.display()))
+    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    atomic::write(to, &bytes, 0o755, None, atomic::Durability::Synced)
+        .with_context(|| format!("writing {}", to.display()))
 }
 
 #[cfg(test)]

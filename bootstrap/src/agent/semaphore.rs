@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use rand::distr::{Alphanumeric, SampleString};
 use serde_json::json;
 
-use crate::atomic_file;
 use crate::config::BootConfig;
 use crate::secrets::Token;
+use imagekit_core::atomic;
 
 /// What goes into the agent's config besides the boot config itself.
 pub struct AgentConfig<'a> {
@@ -55,9 +55,9 @@ impl AgentConfig<'_> {
     }
 
     /// Writes the config atomically and fsync'd, mode 0600, owned by the agent user.
-    pub fn write(&self, path: &Path, owner: atomic_file::Owner) -> std::io::Result<()> {
-        let synced = atomic_file::Durability::Synced;
-        atomic_file::write(path, &self.render(), 0o600, owner, synced)
+    pub fn write(&self, path: &Path, owner: atomic::Owner) -> std::io::Result<()> {
+        let synced = atomic::Durability::Synced;
+        atomic::write(path, &self.render(), 0o600, owner, synced)
     }
 }
 

@@ -40,7 +40,7 @@ pub(super) fn layer(
             return Err(ctx.fail(format!(
                 "{} is required: the {} control plane, e.g. ORG.semaphoreci.com",
                 ctx.key("endpoint"),
-                agent.name
+                agent.name()
             )))
         }
         (None, false) => None,

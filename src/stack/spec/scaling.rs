@@ -35,7 +35,7 @@ pub(super) fn scaler(
             return Err(ctx.fail(format!(
                 "{} is required: the SSM parameter holding the {} API token",
                 ctx.key("scaler.token_parameter"),
-                agent.name
+                agent.name()
             )))
         }
     };
@@ -65,7 +65,7 @@ pub(super) fn scaler(
 
     let mut settings = vec![
         ("asg", t.name.clone()),
-        ("ci", ci_name(agent)),
+        ("ci", agent.kind.as_str().to_string()),
         ("token_parameter", token_parameter),
     ];
     settings.extend(endpoint.map(|e| ("endpoint", e.to_string())));
@@ -94,17 +94,6 @@ pub(super) fn scaler(
         settings,
         args,
     }))
-}
-
-/// `--ci`'s value for the agent's queue.
-fn ci_name(agent: AgentRow) -> String {
-    use clap::ValueEnum;
-    agent
-        .ci
-        .to_possible_value()
-        .expect("every Ci has a value")
-        .get_name()
-        .to_string()
 }
 
 /// The scaler keys set besides `enabled`.

@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use crate::atomic;
 
 /// The checksum file's name, in `sha256sum` format (`<hex>  <file>`).
 pub const SUMS_FILE: &str = "SHA256SUMS";
@@ -98,17 +97,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> DistError + '_ {
 
 /// The sha256 of a file, as 64 lowercase hex characters.
 pub fn sha256_file(path: &Path) -> Result<String, DistError> {
-    let mut file = std::fs::File::open(path).map_err(io_err(path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).map_err(io_err(path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    crate::sha256::file_hex(path).map_err(io_err(path))
 }
 
 /// The contents of a `SHA256SUMS` file: file name → sha256 hex.
@@ -162,12 +151,8 @@ impl Sums {
     /// Writes `dir/SHA256SUMS` atomically (temp file, fsync, rename).
     pub fn write(&self, dir: &Path) -> Result<(), DistError> {
         let path = dir.join(SUMS_FILE);
-        let tmp = dir.join(format!(".{SUMS_FILE}.tmp"));
-        let mut file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        file.write_all(self.render().as_bytes())
-            .and_then(|()| file.sync_all())
-            .map_err(io_err(&tmp))?;
-        std::fs::rename(tmp, &path).map_err(io_err(&path))
+        let synced = atomic::Durability::Synced;
+        atomic::write(&path, self.render().as_bytes(), 0o644, None, synced).map_err(io_err(&path))
     }
 }
 

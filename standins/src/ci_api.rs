@@ -70,7 +70,7 @@ impl CiApi {
             .route("/api/v2/tasks/running", get(circleci_running))
             .with_state(inner.clone());
         CiApi {
-            addr: super::http::serve(app),
+            addr: crate::http::serve(app),
             inner,
         }
     }

@@ -1,4 +1,4 @@
-//! Writes a file so that readers see the old content or the new, never a torn one: temp file,
+//! The one atomic write. Readers see the old content or the new, never a torn one: temp file,
 //! (fsync,) rename.
 //!
 //! No directory fsync: every boot rewrites these files before anything reads them, so a rename

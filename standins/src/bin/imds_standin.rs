@@ -1,4 +1,4 @@
-//! The tests' IMDSv2 stand-in (tests/support/imds.rs) as a program, for the scripts that boot
+//! The tests' IMDSv2 stand-in (`imagekit_standins::imds`) as a program, for the scripts that boot
 //! imagekit-bootstrap outside the test suite (bench/bootstrap.sh, scripts/demo):
 //!
 //! ```sh
@@ -12,11 +12,8 @@
 use anyhow::Context;
 use clap::{value_parser, Arg, ArgAction, Command};
 
-// The tests' server itself, so the scripts exercise the same IMDS as the tests; the helpers only
-// tests call (request counts, outages) go unused here.
-#[allow(dead_code)]
-#[path = "../tests/support/imds.rs"]
-mod imds;
+// The tests' server itself, so the scripts exercise the same IMDS as the tests.
+use imagekit_standins::imds;
 
 fn main() -> anyhow::Result<()> {
     let matches = Command::new("imds_standin")

@@ -63,7 +63,7 @@ impl LambdaApi {
             .route("/2018-06-01/runtime/init/error", post(init_error))
             .with_state(inner.clone());
         LambdaApi {
-            addr: super::http::serve(app),
+            addr: crate::http::serve(app),
             inner,
         }
     }
