@@ -2,13 +2,14 @@
 //!
 //! `main.rs` only parses and dispatches to [`commands`], one file per subcommand; the stages
 //! are rooms of their own, in the order an image flows through them: [`spec`] → [`render`] →
-//! [`packer`] → [`ami`] → [`build`], then [`scale`], [`userdata`] and [`iam`]. All output goes
-//! through one [`printer::Printer`].
+//! [`packer`] → [`ami`] → [`build`], then [`stack`] (the fleet), [`scale`], [`userdata`] and
+//! [`iam`]. All output goes through one [`printer::Printer`].
 
 pub mod ami;
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod doctor;
 pub mod exit;
 pub mod flag;
 pub mod iam;
@@ -18,4 +19,5 @@ pub mod printer;
 pub mod render;
 pub mod scale;
 pub mod spec;
+pub mod stack;
 pub mod userdata;

@@ -33,7 +33,8 @@ fn policy(command: &IamPolicyCommand) -> Result<Policy, crate::exit::UsageError>
                 kms_key: kms_key.clone(),
                 cache_bucket: cache_bucket.clone(),
                 asg_name: asg_name.clone(),
-                log_group_prefix: log_group_prefix.clone(),
+                logs: instance::LogGroups::Prefix(log_group_prefix.clone()),
+                session_manager: false,
             },
         ),
         IamPolicyCommand::Scaler {
@@ -49,6 +50,8 @@ fn policy(command: &IamPolicyCommand) -> Result<Policy, crate::exit::UsageError>
                 asg_name: asg_name.clone(),
                 kms_key: kms_key.clone(),
                 metrics_namespace: metrics_namespace.clone(),
+                suspend_processes: false,
+                lambda_log_group: None,
             },
         ),
     }

@@ -6,6 +6,8 @@ mod iam_policy;
 mod images;
 mod render;
 mod scale;
+mod scale_env;
+mod stack;
 mod userdata;
 mod version;
 
@@ -27,6 +29,7 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitStatu
         Command::Userdata(args) => userdata::run(&args, printer),
         Command::IamPolicy { policy } => iam_policy::run(&policy, printer),
         Command::Scale(args) => scale::run(&args, printer),
+        Command::Stack { command } => stack::run(&command, printer),
     }
 }
 
@@ -45,7 +48,8 @@ pub fn format_of(command: &Command) -> Format {
         Command::Version
         | Command::Render(_)
         | Command::Userdata(_)
-        | Command::IamPolicy { .. } => false,
+        | Command::IamPolicy { .. }
+        | Command::Stack { .. } => false,
     };
     if json {
         Format::Json

@@ -24,7 +24,9 @@ pub fn lambda(cli: &LambdaCli, printer: &Printer) -> anyhow::Result<ExitStatus> 
     Ok(ExitStatus::Success)
 }
 
-fn options(args: &ScaleArgs) -> Options {
+/// The flags as the scaler takes them (also used by `scale_env`, which renders them into the
+/// stack's Lambda environment).
+pub(crate) fn options(args: &ScaleArgs) -> Options {
     Options {
         asg: args.asg.clone(),
         ci: args.ci,
