@@ -322,15 +322,15 @@ async fn fault_then_recovery(ci: &str, fault: Fault, expect: &str) {
     assert_eq!(first["action"], "keep");
     assert_eq!(first["desired"], 1);
     assert!(first["error"].as_str().unwrap().contains(expect), "{first}");
-    assert_eq!(
-        fleet.desired().await,
-        1,
-        "{ci}: a failed read changes nothing"
-    );
 
+    // The next tick still has to raise the group: so the failed one changed nothing. (Asking
+    // moto here instead raced that tick, one interval later, on a loaded machine.)
     let second = daemon.next_tick();
     assert_eq!(second["ok"], true, "{second}");
-    assert_eq!(second["action"], "raise");
+    assert_eq!(
+        second["action"], "raise",
+        "{ci}: a failed read changes nothing"
+    );
     assert_eq!(fleet.desired().await, 5, "{ci}: the next tick recovers");
 
     let (code, stdout, stderr) = daemon.stop();
