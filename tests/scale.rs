@@ -329,15 +329,14 @@ async fn fault_then_recovery(ci: &str, fault: Fault, expect: &str) {
     assert_eq!(first["desired"], 1);
     assert!(first["error"].as_str().unwrap().contains(expect), "{first}");
 
-    // The group as the next tick found it (not read from moto here: a tick that outlasts the
-    // interval is followed at once by the next, which may already have raised it).
+    // The next tick still has to raise the group: so the failed one changed nothing. (Asking
+    // moto here instead raced that tick, one interval later, on a loaded machine.)
     let second = daemon.next_tick();
-    assert_eq!(
-        second["group"]["desired"], 1,
-        "{ci}: a failed read changes nothing: {second}"
-    );
     assert_eq!(second["ok"], true, "{second}");
-    assert_eq!(second["action"], "raise");
+    assert_eq!(
+        second["action"], "raise",
+        "{ci}: a failed read changes nothing"
+    );
     assert_eq!(fleet.desired().await, 5, "{ci}: the next tick recovers");
 
     let (code, stdout, stderr) = daemon.stop();

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod aws;
+pub mod aws_failure;
 pub mod backoff;
 pub mod cache;
 pub mod cli;

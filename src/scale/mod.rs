@@ -9,6 +9,7 @@
 pub mod buildkite;
 pub mod circleci;
 pub mod decision;
+pub mod env;
 pub mod lambda;
 pub mod metrics;
 pub mod semaphore;
