@@ -43,7 +43,6 @@ pub async fn serve(settings: Settings, printer: Printer) -> anyhow::Result<()> {
 
 /// Ticks every interval while the next tick can start before `deadline - safety margin`.
 pub async fn invocation(scaler: &mut Scaler, deadline: SystemTime, printer: &Printer) -> Summary {
-    let interval = scaler.settings().interval;
     let margin = scaler.settings().safety_margin;
     let mut summary = Summary {
         ticks: 0,
@@ -63,7 +62,7 @@ pub async fn invocation(scaler: &mut Scaler, deadline: SystemTime, printer: &Pri
             summary.failed += 1;
         }
         summary.last = Some(report);
-        let next = started + interval;
+        let next = started + scaler.interval();
         let left = deadline
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);

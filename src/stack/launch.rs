@@ -115,8 +115,7 @@ struct TagSpecification {
 }
 
 pub fn launch_template(spec: &StackSpec) -> Result<Resource, UsageError> {
-    let script =
-        crate::userdata::render(spec.os.into(), &crate::userdata::layer_bytes(&spec.boot))?;
+    let script = crate::userdata::render(spec.os, &crate::userdata::layer_bytes(&spec.boot))?;
     let groups = match &spec.security {
         Security::Own(ids) => ids.iter().map(|id| Expr::lit(id.as_str())).collect(),
         Security::Created { .. } => vec![Expr::get_att(ids::SECURITY_GROUP, "GroupId")],
