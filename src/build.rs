@@ -1,8 +1,6 @@
 //! `imagekit build`: plan every variant against what already exists in each region, then run
 //! the Packer builds and the copies concurrently, each failure isolated to its own variant.
 
-pub mod command;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,8 +12,8 @@ use tokio::task::JoinSet;
 
 use crate::ami::{Ami, AmiError, Region};
 use crate::interrupt::Interrupt;
-use crate::output::Progress;
 use crate::packer::{Event, Packer};
+use crate::printer::Printer;
 use crate::render::vars::RuntimeVars;
 
 /// One rendered variant, ready to build: what `render` produced for it.
@@ -212,7 +210,7 @@ pub async fn run(
     existing: &Existing,
     settings: Settings,
     dry_run: bool,
-    progress: Progress,
+    progress: Printer,
     interrupt: Interrupt,
 ) -> anyhow::Result<Report> {
     let planned = plan(targets, existing, settings.force, settings.per_region_build);
@@ -288,7 +286,7 @@ async fn execute(
     p: Planned,
     settings: Arc<Settings>,
     slots: Arc<Semaphore>,
-    progress: &Progress,
+    progress: &Printer,
     interrupt: &Interrupt,
 ) -> VariantResult {
     let target = &p.target;
@@ -309,124 +307,154 @@ async fn execute(
             })
             .collect(),
     };
-    match &p.action {
+    let errors = match &p.action {
         Action::Skip => {
-            progress.note(&target.id, "unchanged in every region: skipped");
+            progress.task_note(&target.id, "unchanged in every region: skipped");
+            Vec::new()
         }
         Action::Copy { from, missing } => {
             result.status = Status::Copied;
-            let mut copies = JoinSet::new();
-            for name in missing.clone() {
-                let from = from.clone();
-                let progress = progress.clone();
-                let label = format!("{} {name}", target.id);
-                copies.spawn(async move {
-                    progress.start(&label, &format!("copying {} from {}", from.id, from.region));
-                    let region = Region::connect(&name).await;
-                    let copied = region.copy_from(&from).await;
-                    match &copied {
-                        Ok(id) => progress.finish(&label, &format!("copied: {id}")),
-                        Err(err) => progress.finish(&label, &format!("copy failed: {err}")),
-                    }
-                    (name, copied)
-                });
-            }
-            let mut errors = Vec::new();
-            while let Some(joined) = copies.join_next().await {
-                let (name, copied) = joined.expect("a copy task panicked");
-                let entry = result
-                    .regions
-                    .iter_mut()
-                    .find(|r| r.region == name)
-                    .expect("copied region is one of the variant's");
-                match copied {
-                    Ok(id) => {
-                        entry.status = Status::Copied;
-                        entry.ami = Some(id);
-                    }
-                    Err(err) => {
-                        entry.status = Status::Failed;
-                        errors.push(err.to_string());
-                    }
-                }
-            }
-            if !errors.is_empty() {
-                result.status = Status::Failed;
-                result.error = Some(errors.join("; "));
-            }
+            copy(target, from, missing, progress, &mut result).await
         }
         Action::Build(regions) => {
-            // One Packer run for all regions (build + ami_regions), or one per region.
-            let runs: Vec<Option<String>> = if settings.per_region_build {
-                regions.iter().cloned().map(Some).collect()
-            } else {
-                vec![None]
-            };
-            let mut builds = JoinSet::new();
-            for region in runs {
-                let (target, settings, slots) = (target.clone(), settings.clone(), slots.clone());
-                let (progress, interrupt) = (progress.clone(), interrupt.clone());
-                builds.spawn(async move {
-                    let build_region = region.clone().unwrap_or_else(|| target.regions[0].clone());
-                    let label = format!("{} {build_region}", target.id);
-                    let _slot = slots
-                        .acquire()
-                        .await
-                        .expect("the job semaphore is never closed");
-                    if interrupt.count() > 0 {
-                        return Err("interrupted before Packer started".to_string());
-                    }
-                    build_one(
-                        &target,
-                        &settings,
-                        &progress,
-                        &interrupt,
-                        &label,
-                        region.as_deref(),
-                    )
-                    .await
-                });
-            }
-            let mut errors = Vec::new();
-            let mut amis = BTreeMap::new();
-            while let Some(joined) = builds.join_next().await {
-                match joined.expect("a build task panicked") {
-                    Ok(built) => amis.extend(built),
-                    Err(err) => errors.push(err),
-                }
-            }
             result.status = Status::Built;
-            for entry in &mut result.regions {
-                if !regions.contains(&entry.region) {
-                    continue;
-                }
-                match amis.get(&entry.region) {
-                    Some(id) => {
-                        entry.status = Status::Built;
-                        entry.ami = Some(id.clone());
-                    }
-                    None => {
-                        entry.status = Status::Failed;
-                        entry.ami = None;
-                    }
-                }
+            let shared = Shared {
+                settings: &settings,
+                slots: &slots,
+                progress,
+                interrupt,
+            };
+            build(target, regions, shared, &mut result).await
+        }
+    };
+    if !errors.is_empty() {
+        result.status = Status::Failed;
+        result.error = Some(errors.join("; "));
+    }
+    result
+}
+
+/// Copies `from` to each missing region concurrently, recording each region's outcome in
+/// `result`; returns the errors.
+async fn copy(
+    target: &Target,
+    from: &Ami,
+    missing: &[String],
+    progress: &Printer,
+    result: &mut VariantResult,
+) -> Vec<String> {
+    let mut copies = JoinSet::new();
+    for name in missing.iter().cloned() {
+        let from = from.clone();
+        let progress = progress.clone();
+        let label = format!("{} {name}", target.id);
+        copies.spawn(async move {
+            progress.task_start(&label, &format!("copying {} from {}", from.id, from.region));
+            let region = Region::connect(&name).await;
+            let copied = region.copy_from(&from).await;
+            match &copied {
+                Ok(id) => progress.task_finish(&label, &format!("copied: {id}")),
+                Err(err) => progress.task_finish(&label, &format!("copy failed: {err}")),
             }
-            let missing: Vec<&str> = result
-                .regions
-                .iter()
-                .filter(|r| r.status == Status::Failed)
-                .map(|r| r.region.as_str())
-                .collect();
-            if errors.is_empty() && !missing.is_empty() {
-                errors.push(format!("Packer reported no AMI for {}", missing.join(", ")));
+            (name, copied)
+        });
+    }
+    let mut errors = Vec::new();
+    while let Some(joined) = copies.join_next().await {
+        let (name, copied) = joined.expect("a copy task panicked");
+        let entry = result
+            .regions
+            .iter_mut()
+            .find(|r| r.region == name)
+            .expect("copied region is one of the variant's");
+        match copied {
+            Ok(id) => {
+                entry.status = Status::Copied;
+                entry.ami = Some(id);
             }
-            if !errors.is_empty() {
-                result.status = Status::Failed;
-                result.error = Some(errors.join("; "));
+            Err(err) => {
+                entry.status = Status::Failed;
+                errors.push(err.to_string());
             }
         }
     }
-    result
+    errors
+}
+
+/// What every Packer run shares.
+struct Shared<'a> {
+    settings: &'a Arc<Settings>,
+    /// `--jobs`: one permit per running Packer.
+    slots: &'a Arc<Semaphore>,
+    progress: &'a Printer,
+    interrupt: &'a Interrupt,
+}
+
+/// Runs Packer once for all `regions` (build + ami_regions), or once per region, each within a
+/// job slot; records each region's AMI in `result` and returns the errors.
+async fn build(
+    target: &Target,
+    regions: &[String],
+    shared: Shared<'_>,
+    result: &mut VariantResult,
+) -> Vec<String> {
+    let Shared {
+        settings,
+        slots,
+        progress,
+        interrupt,
+    } = shared;
+    let per_run: Vec<Option<String>> = if settings.per_region_build {
+        regions.iter().cloned().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let mut builds = JoinSet::new();
+    for region in per_run {
+        let (target, settings, slots) = (target.clone(), settings.clone(), slots.clone());
+        let (progress, interrupt) = (progress.clone(), interrupt.clone());
+        builds.spawn(async move {
+            let build_region = region.clone().unwrap_or_else(|| target.regions[0].clone());
+            let label = format!("{} {build_region}", target.id);
+            let _slot = slots
+                .acquire()
+                .await
+                .expect("the job semaphore is never closed");
+            if interrupt.count() > 0 {
+                return Err("interrupted before Packer started".to_string());
+            }
+            let region = region.as_deref();
+            build_one(&target, &settings, &progress, &interrupt, &label, region).await
+        });
+    }
+    let mut errors = Vec::new();
+    let mut amis = BTreeMap::new();
+    while let Some(joined) = builds.join_next().await {
+        match joined.expect("a build task panicked") {
+            Ok(built) => amis.extend(built),
+            Err(err) => errors.push(err),
+        }
+    }
+    for entry in &mut result.regions {
+        if !regions.contains(&entry.region) {
+            continue;
+        }
+        entry.ami = amis.get(&entry.region).cloned();
+        entry.status = match entry.ami {
+            Some(_) => Status::Built,
+            None => Status::Failed,
+        };
+    }
+    let missing: Vec<&str> = result
+        .regions
+        .iter()
+        .filter(|r| r.status == Status::Failed)
+        .map(|r| r.region.as_str())
+        .collect();
+    if errors.is_empty() && !missing.is_empty() {
+        errors.push(format!("Packer reported no AMI for {}", missing.join(", ")));
+    }
+    errors
 }
 
 /// The runtime variables (declared in every build dir's variables.pkr.hcl); written as JSON
@@ -452,7 +480,7 @@ fn runtime_vars(settings: &Settings, region: Option<&str>) -> serde_json::Value 
 async fn build_one(
     target: &Target,
     settings: &Settings,
-    progress: &Progress,
+    progress: &Printer,
     interrupt: &Interrupt,
     label: &str,
     region: Option<&str>,
@@ -472,10 +500,10 @@ async fn build_one(
         })
         .map_err(|e| format!("writing {}: {e}", var_file.display()))?;
 
-    progress.start(label, "starting Packer");
+    progress.task_start(label, "starting Packer");
     let on_event = |event: Event| {
         if let Event::Ui { text, .. } = event {
-            progress.line(label, &text);
+            progress.task_line(label, &text);
         }
     };
     if !settings.packer.legacy() {
@@ -485,7 +513,7 @@ async fn build_one(
             .await
             .map_err(|e| e.to_string())?;
         if !init.success {
-            progress.finish(label, "packer init failed");
+            progress.task_finish(label, "packer init failed");
             return Err(failure_text("packer init", &init.errors, init.interrupted));
         }
     }
@@ -495,12 +523,12 @@ async fn build_one(
         .await
         .map_err(|e| e.to_string())?;
     if finished.success && !finished.interrupted {
-        progress.finish(label, "built");
+        progress.task_finish(label, "built");
         Ok(finished.amis)
     } else {
         let text = failure_text("packer build", &finished.errors, finished.interrupted);
-        progress.finish(label, "failed");
-        progress.note(label, &text);
+        progress.task_finish(label, "failed");
+        progress.task_note(label, &text);
         Err(text)
     }
 }
@@ -545,7 +573,7 @@ pub fn summary(report: &Report) -> String {
             })
         })
         .collect();
-    crate::output::table(
+    crate::printer::table(
         &[
             "VARIANT",
             "REGION",

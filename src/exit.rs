@@ -24,29 +24,49 @@ pub fn status_of(err: &anyhow::Error) -> ExitStatus {
     }
 }
 
-/// Parses the command line; clap's own errors become one line and exit 2, like every other bad
-/// input. Help and version print as usual.
-pub fn parse_cli<T: clap::Parser>() -> T {
+/// Parses the command line. Help and version print as usual (clap's own output) and exit 0;
+/// every other clap error becomes one [`UsageError`] line, like every other bad input, for the
+/// printer to report.
+pub fn parse_cli<T: clap::Parser>() -> Result<T, UsageError> {
     use clap::error::ErrorKind;
-    match T::try_parse() {
-        Ok(cli) => cli,
-        Err(err) => {
-            if matches!(
-                err.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) {
-                err.exit()
-            }
-            let text = err.render().to_string();
-            let line: Vec<&str> = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
-                .collect();
-            eprintln!("{}", line.join(" "));
-            std::process::exit(2)
+    T::try_parse().map_err(|err| {
+        if matches!(
+            err.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            err.exit()
         }
+        UsageError::new(one_line(&err.render().to_string()))
+    })
+}
+
+/// clap's error text on one line: its parts joined, without the `error: ` that the printer adds
+/// and without the pointer to `--help`.
+fn one_line(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("For more information"))
+        .collect();
+    let line = parts.join(" ");
+    match line.strip_prefix("error: ") {
+        Some(rest) => rest.to_string(),
+        None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_become_one_line_without_their_prefix() {
+        let text = "error: unexpected argument '--nope' found\n\n  tip: to pass '--nope' as a value, use '-- --nope'\n\nUsage: imagekit render [OPTIONS]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            one_line(text),
+            "unexpected argument '--nope' found tip: to pass '--nope' as a value, use '-- --nope' Usage: imagekit render [OPTIONS]"
+        );
     }
 }

@@ -7,7 +7,6 @@
 //! (`plugins.pkr.hcl`) are written by hcl-rs from Rust data.
 
 pub mod bootstrap;
-pub mod command;
 pub mod fingerprint;
 mod layout;
 pub mod plugins;
@@ -381,31 +380,67 @@ pub fn write(plan: &Plan, out_dir: &Path) -> Result<Rendered, RenderError> {
     })
 }
 
-/// How `dir` differs from the plan: one entry per file, e.g. `changed: linux.pkr.hcl`.
-pub fn diff(plan: &Plan, dir: &Path) -> Result<Vec<String>, RenderError> {
+/// How one file of a build directory differs from what render would write now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Difference {
+    /// Render would write it; the directory lacks it.
+    Missing(String),
+    /// The directory holds it; render would not write it (and removes it).
+    Unexpected(String),
+    /// Both have it with different contents. `texts` holds (on disk, rendered now) when both
+    /// are UTF-8; a binary (the bootstrap) has none.
+    Changed {
+        path: String,
+        texts: Option<(String, String)>,
+    },
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Difference::Missing(rel) => write!(f, "missing: {rel}"),
+            Difference::Unexpected(rel) => write!(f, "unexpected: {rel}"),
+            Difference::Changed { path, .. } => write!(f, "changed: {path}"),
+        }
+    }
+}
+
+/// How `dir` differs from the plan: one entry per file, in the plan's order, then the files
+/// render would not write.
+pub fn diff(plan: &Plan, dir: &Path) -> Result<Vec<Difference>, RenderError> {
     let existing = existing_files(dir)?;
     let mut out = Vec::new();
     for (rel, content) in &plan.files {
         let path = dir.join(rel);
         if !existing.contains(rel) {
-            out.push(format!("missing: {rel}"));
+            out.push(Difference::Missing(rel.clone()));
             continue;
         }
-        let equal = match content {
-            Content::Bytes(bytes) => std::fs::read(&path).map_err(io("reading", &path))? == *bytes,
+        let changed = match content {
+            Content::Bytes(bytes) => {
+                let on_disk = std::fs::read(&path).map_err(io("reading", &path))?;
+                (on_disk != *bytes).then(|| {
+                    let text = |b: &[u8]| String::from_utf8(b.to_vec()).ok();
+                    text(&on_disk).zip(text(bytes))
+                })
+            }
             Content::Copy(from) => {
-                same_file(from, &path)
+                let equal = same_file(from, &path)
                     || sha256_file(from).map_err(io("hashing", from))?
-                        == sha256_file(&path).map_err(io("hashing", &path))?
+                        == sha256_file(&path).map_err(io("hashing", &path))?;
+                (!equal).then_some(None)
             }
         };
-        if !equal {
-            out.push(format!("changed: {rel}"));
+        if let Some(texts) = changed {
+            out.push(Difference::Changed {
+                path: rel.clone(),
+                texts,
+            });
         }
     }
     for rel in existing {
         if !plan.files.contains_key(&rel) {
-            out.push(format!("unexpected: {rel}"));
+            out.push(Difference::Unexpected(rel));
         }
     }
     Ok(out)

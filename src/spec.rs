@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::exit::UsageError;
@@ -165,62 +165,30 @@ impl Variant {
     }
 }
 
-/// Shared variant flags, flattened into both `render` and `build`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct VariantArgs {
-    /// Operating system of the image. Without it, every image in imagekit.toml is used.
-    #[arg(long, value_enum)]
+/// What the command line asks for, applied over `imagekit.toml` when there is one (`None` or
+/// empty: not given). The command layer fills it from the clap flags.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Without it, every image in imagekit.toml is used.
     pub os: Option<Os>,
-
-    /// CPU architecture. macOS takes it from the instance type when absent; otherwise x86_64.
-    #[arg(long, value_enum)]
     pub arch: Option<Arch>,
-
-    /// Linux distribution [default: ubuntu-24.04].
-    #[arg(long, value_enum)]
     pub distro: Option<Distro>,
-
-    /// EC2 instance type for the build [default: t3.small / t4g.small on Linux, t3.large on
-    /// Windows, mac1.metal / mac2.metal on macOS].
-    #[arg(long)]
     pub instance_type: Option<String>,
-
-    /// Region, repeatable: the first is the build region, the rest are copy targets
-    /// [default: us-east-1].
-    #[arg(long = "region", value_name = "REGION")]
+    /// The first is the build region, the rest are copy targets.
     pub regions: Vec<String>,
-
-    /// Semaphore agent release to bake in, e.g. v2.2.23.
-    #[arg(long)]
     pub agent_version: Option<String>,
-
-    /// Source AMI id; overrides the source AMI filter.
-    #[arg(long)]
     pub source_ami: Option<String>,
-
-    /// macOS: place the build on a host from this host resource group.
-    #[arg(long, conflicts_with = "host_id")]
     pub host_resource_group_arn: Option<String>,
-
-    /// macOS: place the build on this dedicated host (h-...).
-    #[arg(long)]
     pub host_id: Option<String>,
-
-    /// Extra AMI tag, repeatable. Keys starting with `imagekit:` are reserved.
-    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    /// `KEY=VALUE` items, parsed and checked here.
     pub tags: Vec<String>,
-
-    /// The image matrix [default: ./imagekit.toml if present].
-    #[arg(long, value_name = "FILE")]
+    /// The image matrix; else `./imagekit.toml` if present.
     pub config: Option<PathBuf>,
-
-    /// Build with `communicator = "none"` and no provisioners: only the AWS side runs.
-    #[arg(long)]
     pub skip_provisioning: bool,
 }
 
 /// Turns flags (and imagekit.toml, when there is one) into checked variants.
-pub fn resolve_variants(args: &VariantArgs) -> Result<Vec<Variant>, UsageError> {
+pub fn resolve_variants(args: &Options) -> Result<Vec<Variant>, UsageError> {
     let config_path = match &args.config {
         Some(path) => Some(path.clone()),
         None => {

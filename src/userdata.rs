@@ -171,32 +171,6 @@ pub fn render(os: Os, config: &[u8]) -> Result<String, UsageError> {
     Ok(script)
 }
 
-/// `imagekit userdata ...`: the text to print on stdout, and the note for stderr, if any.
-pub fn from_args(args: &crate::cli::UserdataArgs) -> Result<(String, Option<String>), UsageError> {
-    let source = match (&args.config, &args.stack_config) {
-        (Some(path), _) => ConfigSource::BootConfig(path),
-        (None, Some(path)) => ConfigSource::StackConfig(path),
-        (None, None) => {
-            return Err(UsageError::new(
-                "name the boot config with --config FILE or --stack-config FILE",
-            ))
-        }
-    };
-    let generated = generate(&args.os, source)?;
-    let note = (!generated.unused_keys.is_empty()).then(|| {
-        format!(
-            "note: deploy-time keys not used in the boot config: {}",
-            generated.unused_keys.join(", ")
-        )
-    });
-    let out = if args.base64 {
-        format!("{}\n", encode_base64(&generated.script))
-    } else {
-        generated.script
-    };
-    Ok((out, note))
-}
-
 /// The user-data as `RunInstances`/launch templates take it with `--base64`.
 pub fn encode_base64(script: &str) -> String {
     BASE64.encode(script.as_bytes())

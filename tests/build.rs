@@ -145,14 +145,19 @@ async fn builds_skips_copies_and_forces_against_moto() {
         let launched = build_instances(&account.ec2(region), &fingerprint).await;
         assert_eq!(launched.len(), instances, "{region}: {launched:?}");
     }
-    // Packer's UI lines are streamed with the [variant region] prefix.
-    first.stderr_contains("[linux-ubuntu-24.04-x86_64 us-east-1] ==> amazon-ebs");
+    // Packer's UI lines are streamed with the [variant region] prefix (what Packer says is
+    // Packer's: the rest of stderr is not fixed here).
+    first
+        .stderr_any()
+        .stderr_contains("[linux-ubuntu-24.04-x86_64 us-east-1] ==> amazon-ebs");
 
     // 2. Unchanged: everything skipped and no Packer build started.
     let started = Instant::now();
     let second = build(&account, &packer, &source).run();
     let took = started.elapsed();
-    second.success();
+    second
+        .success()
+        .stderr_is("[linux-ubuntu-24.04-x86_64] unchanged in every region: skipped\n");
     let doc2 = second.json();
     for region in REGIONS {
         assert_eq!(region_entry(&doc2, region)["status"], "skipped");
@@ -185,6 +190,11 @@ async fn builds_skips_copies_and_forces_against_moto() {
     assert_eq!(region_entry(&doc3, "us-west-2")["status"], "skipped");
     let copy = region_entry(&doc3, "eu-west-1")["ami"].as_str().unwrap();
     assert_ne!(copy, west);
+    let east = region_entry(&doc, "us-east-1")["ami"].as_str().unwrap();
+    third.stderr_is(&format!(
+        "[linux-ubuntu-24.04-x86_64 eu-west-1] copying {east} from us-east-1\n\
+         [linux-ubuntu-24.04-x86_64 eu-west-1] copied: {copy}\n"
+    ));
     assert_eq!(
         fingerprint_tag(&account, "eu-west-1", copy)
             .await
@@ -195,7 +205,8 @@ async fn builds_skips_copies_and_forces_against_moto() {
 
     // 4. --force rebuilds, and leaves one image per region, not two.
     let forced = build(&account, &packer, &source).arg("--force").run();
-    forced.success();
+    // Packer's streamed output.
+    forced.success().stderr_any();
     let doc4 = forced.json();
     assert_eq!(packer_builds(&log), 2);
     for region in REGIONS {
@@ -234,7 +245,8 @@ async fn per_region_build_runs_one_packer_build_per_region() {
         .arg("--work-dir")
         .arg(&work)
         .run();
-    out.success();
+    // Packer's streamed output; each region's prefix is checked below.
+    out.success().stderr_any();
     let doc = out.json();
     let variant = &doc["variants"][0];
     assert_eq!(variant["status"], "built", "{doc:#}");
@@ -342,6 +354,18 @@ async fn a_failing_variant_fails_alone() {
         .arg(support::packer())
         .run();
     out.code(1);
+    // Packer's streamed output, then where the failed run's build directories stay.
+    let kept = out
+        .stderr_any()
+        .stderr()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        kept.starts_with("note: build directories kept in "),
+        "{kept}"
+    );
     let summary = out.stdout();
     let failed: Vec<&str> = summary.lines().filter(|l| l.contains("failed")).collect();
     assert!(

@@ -115,6 +115,22 @@ pub fn fake_bootstrap(dir: &Path) -> PathBuf {
     path
 }
 
+/// Render's note for a variant with no bootstrap binary at hand.
+pub fn no_bootstrap_note(id: &str, os: &str, arch: &str) -> String {
+    format!(
+        "note: {id}: no imagekit-bootstrap binary matches {os} {arch}; pass --bootstrap-bin PATH \
+         (the fingerprint records its absence)\n"
+    )
+}
+
+/// Render's note for a macOS variant placed on a host, rendered for Packer 1.6.
+fn legacy_placement_note(id: &str) -> String {
+    format!(
+        "note: {id}: --legacy-packer sets the host placement aside (Packer 1.6 has no placement \
+         block); EC2 places the build on any available host\n"
+    )
+}
+
 /// Runs in `out`'s parent, so the repository's own imagekit.toml never applies.
 pub fn render(out: &Path, flags: &[&str], extra: &[&str]) -> Run {
     let cwd = out.parent().unwrap();
@@ -157,13 +173,19 @@ fn seven_variants_parse_fmt_and_validate_with_packer_1_6() {
     let bin = fake_bootstrap(tmp.path());
     for (id, flags) in SEVEN {
         let out = tmp.path().join("out");
+        let placed = flags.contains(&"--host-id") || flags.contains(&"--host-resource-group-arn");
         render(
             &out,
             flags,
             &["--legacy-packer", "--bootstrap-bin", bin.to_str().unwrap()],
         )
         .success()
-        .stdout_contains(id);
+        .stdout_contains(id)
+        .stderr_is(&if placed {
+            legacy_placement_note(id)
+        } else {
+            String::new()
+        });
         let dir = out.join(id);
         let hcl = hcl_files(&dir);
         assert!(!hcl.is_empty(), "{id}: no templates");
@@ -380,7 +402,8 @@ fn snapshots_of_every_variant() {
         ],
         &["--legacy-packer"],
     )
-    .success();
+    .success()
+    .stderr_is(&legacy_placement_note("macos-mac2.metal-arm64"));
     insta::assert_snapshot!(
         "render_macos_legacy_skip_provisioning",
         dump(&out.join("macos-mac2.metal-arm64"))
@@ -483,9 +506,10 @@ async fn values_travel_as_data_and_reach_packer_intact() {
         &flags,
         &["--tag", "team-note=built {{timestamp}}"],
     );
-    refused.code(2);
-    let line = refused.one_line_error();
-    assert!(line.contains("--tag") && line.contains("{{"), "{line}");
+    refused.code(2).stderr_is(
+        "error: --tag team-note: `{{` is Packer template syntax, which Packer would expand; \
+         remove it\n",
+    );
     assert!(!refused_out.exists());
 }
 
@@ -653,17 +677,13 @@ fn fingerprint_is_stable_and_sensitive() {
 
     // No binary for an arm64 variant: render says so in one line and records the absence.
     let out = tmp.path().join("arm");
-    let run = render(&out, &["--os", "linux", "--arch", "arm64"], &[]);
-    run.success();
-    assert_eq!(
-        run.stderr()
-            .lines()
-            .filter(|l| l.contains("no imagekit-bootstrap"))
-            .count(),
-        1,
-        "{}",
-        run.stderr()
-    );
+    render(&out, &["--os", "linux", "--arch", "arm64"], &[])
+        .success()
+        .stderr_is(&no_bootstrap_note(
+            "linux-ubuntu-24.04-arm64",
+            "linux",
+            "arm64",
+        ));
     assert!(!out
         .join("linux-ubuntu-24.04-arm64/files/imagekit-bootstrap")
         .exists());
@@ -688,12 +708,15 @@ fn host_placement_is_not_fingerprinted() {
     let tmp = tempdir();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
+    let id = "macos-mac2.metal-arm64";
+    let note = no_bootstrap_note(id, "macos", "arm64");
     render(
         &a,
         &["--os", "macos", "--host-id", "h-0123456789abcdef0"],
         &[],
     )
-    .success();
+    .success()
+    .stderr_is(&note);
     render(
         &b,
         &[
@@ -704,8 +727,8 @@ fn host_placement_is_not_fingerprinted() {
         ],
         &[],
     )
-    .success();
-    let id = "macos-mac2.metal-arm64";
+    .success()
+    .stderr_is(&note);
     assert_eq!(fingerprint_of(&a.join(id)), fingerprint_of(&b.join(id)));
     assert_eq!(pkrvars(&a.join(id))["host_id"], "h-0123456789abcdef0");
     assert_eq!(
@@ -714,9 +737,10 @@ fn host_placement_is_not_fingerprinted() {
     );
 }
 
-/// `render --check DIR` exits 0 when DIR is current, else 1 naming each differing file.
+/// `render --check DIR` exits 0 when DIR is current, else 1 naming each differing file, with a
+/// unified diff of each changed text file and the command that updates DIR.
 #[test]
-fn check_names_differing_files() {
+fn check_names_differing_files_and_shows_the_diff() {
     let tmp = tempdir();
     let bin = fake_bootstrap(tmp.path());
     let out = tmp.path().join("out");
@@ -731,26 +755,59 @@ fn check_names_differing_files() {
             .arg(dir)
             .run()
     };
-    check(&out).success().stdout_contains("up to date");
     let dir = out.join("linux-ubuntu-24.04-x86_64");
+    check(&out).success().stdout_is(&format!(
+        "linux-ubuntu-24.04-x86_64  {}  up to date\n",
+        dir.display()
+    ));
     check(&dir).success();
 
-    std::fs::write(dir.join("scripts/linux/10-base.sh"), "#!/bin/sh\n").unwrap();
+    let script = dir.join("scripts/linux/10-base.sh");
+    let rendered = std::fs::read_to_string(&script).unwrap();
+    std::fs::write(&script, format!("{rendered}echo tampered\n")).unwrap();
     std::fs::remove_file(dir.join("files/start.sh")).unwrap();
     std::fs::write(dir.join("extra.pkr.hcl"), "").unwrap();
     let run = check(&out);
     run.code(1);
-    let stdout = run.stdout();
-    assert!(
-        stdout.contains("changed: scripts/linux/10-base.sh"),
-        "{stdout}"
+    // The hunk: the script's last three lines as context, then the line render would drop.
+    let lines: Vec<&str> = rendered.lines().collect();
+    let n = lines.len();
+    assert!(n >= 3, "{rendered}");
+    let context: String = lines[n - 3..].iter().map(|l| format!(" {l}\n")).collect();
+    let d = dir.display();
+    run.stdout_is(&format!(
+        "{d}  missing: files/start.sh\n\
+         {d}  changed: scripts/linux/10-base.sh\n\
+         {d}  unexpected: extra.pkr.hcl\n\
+         --- a/scripts/linux/10-base.sh\n\
+         +++ b/scripts/linux/10-base.sh\n\
+         @@ -{},4 +{},3 @@\n\
+         {context}-echo tampered\n",
+        n - 2,
+        n - 2
+    ));
+    let update = format!(
+        "{} render --os linux --bootstrap-bin {} --out {}",
+        crate::support::imagekit_bin().display(),
+        bin.display(),
+        out.display()
     );
-    assert!(stdout.contains("missing: files/start.sh"), "{stdout}");
-    assert!(stdout.contains("unexpected: extra.pkr.hcl"), "{stdout}");
-    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    run.stderr_is(&format!("hint: to update, run: {update}\n"));
 
-    // Rendering again makes it current (and removes the stray file).
-    render(&out, &flags, &[]).success();
+    // The build dir checked by itself: the hint renders into its parent.
+    let run = check(&dir);
+    run.code(1);
+    run.stdout_contains("--- a/scripts/linux/10-base.sh")
+        .stderr_is(&format!("hint: to update, run: {update}\n"));
+
+    // Running the hint makes it current (and removes the stray file).
+    let argv: Vec<&str> = update.split(' ').collect();
+    Cmd::new(argv[0])
+        .current_dir(tmp.path())
+        .args(&argv[1..])
+        .run()
+        .success()
+        .stdout_contains("fingerprint");
     check(&out).success();
     assert!(!dir.join("extra.pkr.hcl").exists());
 }
@@ -764,8 +821,11 @@ fn refuses_a_foreign_out_dir() {
     std::fs::create_dir_all(&target).unwrap();
     std::fs::write(target.join("notes.txt"), "mine").unwrap();
     let run = render(&out, &["--os", "linux"], &[]);
-    run.code(2);
-    run.one_line_error();
+    run.code(2).stderr_is(&format!(
+        "error: --out {}: not empty and not an imagekit build directory (no \
+         imagekit.auto.pkrvars.json); choose another\n",
+        target.display()
+    ));
     assert_eq!(
         files_below(&out),
         vec![PathBuf::from("linux-ubuntu-24.04-x86_64/notes.txt")]

@@ -6,10 +6,11 @@ use crate::render::tempdir;
 use crate::support::cmd::{files_below, Cmd};
 
 /// Acceptance 5: each invalid combination exits 2 with one clear line naming the flag, and
-/// `--out` is never created.
+/// `--out` is never created. The lines are a snapshot, each exactly as printed.
 #[test]
 fn invalid_combinations_exit_2_and_write_nothing() {
-    // (flags, what the one line must mention)
+    // (flags, what the one line must mention: the snapshot holds the whole line, these say why
+    // it is right)
     let table: &[(&[&str], &[&str])] = &[
         (
             &["--os", "windows", "--arch", "arm64"],
@@ -165,6 +166,7 @@ fn invalid_combinations_exit_2_and_write_nothing() {
     ];
     assert!(table.len() >= 12);
     let tmp = tempdir();
+    let mut transcript = String::new();
     for (i, (flags, needles)) in table.iter().enumerate() {
         let out = tmp.path().join(format!("out-{i}"));
         let run = Cmd::imagekit()
@@ -184,7 +186,12 @@ fn invalid_combinations_exit_2_and_write_nothing() {
         }
         assert!(!out.exists(), "{flags:?} wrote {}", out.display());
         assert_eq!(run.stdout(), "", "{flags:?}");
+        transcript.push_str(&format!(
+            "$ imagekit render {}\n{line}\n\n",
+            flags.join(" ")
+        ));
     }
+    insta::assert_snapshot!("spec_invalid_flags", transcript);
 }
 
 const MATRIX: &str = r#"
@@ -222,8 +229,14 @@ fn render_in(dir: &Path, args: &[&str]) -> crate::support::cmd::Run {
 fn imagekit_toml_renders_every_image() {
     let tmp = tempdir();
     std::fs::write(tmp.path().join("imagekit.toml"), MATRIX).unwrap();
+    // None of the three is this machine's OS and arch, so each says it has no bootstrap binary.
+    const NO_BOOTSTRAP: &str = "\
+note: linux-ubuntu-24.04-arm64: no imagekit-bootstrap binary matches linux arm64; pass --bootstrap-bin PATH (the fingerprint records its absence)
+note: windows-2022-x86_64: no imagekit-bootstrap binary matches windows x86_64; pass --bootstrap-bin PATH (the fingerprint records its absence)
+note: macos-mac2-m2.metal-arm64: no imagekit-bootstrap binary matches macos arm64; pass --bootstrap-bin PATH (the fingerprint records its absence)
+";
     let run = render_in(tmp.path(), &[]);
-    run.success();
+    run.success().stderr_is(NO_BOOTSTRAP);
     let stdout = run.stdout();
     let ids = [
         "linux-ubuntu-24.04-arm64",
@@ -257,7 +270,7 @@ fn imagekit_toml_renders_every_image() {
 
     // Flags that apply to every image override the file.
     let run = render_in(tmp.path(), &["--region", "ap-south-1", "--out", "o2"]);
-    run.success();
+    run.success().stderr_is(NO_BOOTSTRAP);
     let vars: serde_json::Value = serde_json::from_slice(
         &std::fs::read(
             tmp.path()
@@ -272,7 +285,10 @@ fn imagekit_toml_renders_every_image() {
     // A per-image flag without --os is ambiguous across the matrix.
     let run = render_in(tmp.path(), &["--arch", "x86_64", "--out", "o3"]);
     run.code(2);
-    assert!(run.one_line_error().contains("--arch needs --os"));
+    assert_eq!(
+        run.one_line_error(),
+        "error: --arch needs --os (linux|windows|macos): without it every image in imagekit.toml is used"
+    );
     assert!(!tmp.path().join("o3").exists());
 }
 
@@ -300,6 +316,7 @@ fn imagekit_toml_errors_name_file_and_key() {
         ),
         ("regions = []\n", &["no [[image]]"]),
     ];
+    let mut transcript = String::new();
     for (text, needles) in cases {
         let tmp = tempdir();
         std::fs::write(tmp.path().join("imagekit.toml"), text).unwrap();
@@ -314,5 +331,7 @@ fn imagekit_toml_errors_name_file_and_key() {
             vec![std::path::PathBuf::from("imagekit.toml")],
             "{text:?} wrote something"
         );
+        transcript.push_str(&format!("imagekit.toml:\n{text}---\n{line}\n\n"));
     }
+    insta::assert_snapshot!("spec_invalid_imagekit_toml", transcript);
 }

@@ -705,6 +705,14 @@ fn every_documented_agent_aws_stack_key_is_mapped_or_refused_naming_it() {
         match run.exit_code() {
             Some(0) => {
                 run.json();
+                // Only a key pair gets a note: agent-aws-stack opens SSH for it, imagekit not.
+                run.stderr_is(if *key == "SEMAPHORE_AGENT_KEY_NAME" {
+                    "note: SEMAPHORE_AGENT_KEY_NAME: agent-aws-stack opens SSH to 0.0.0.0/0 for a \
+                     key pair; imagekit opens none (add ssh_cidr in imagekit.toml, or use Session \
+                     Manager)\n"
+                } else {
+                    ""
+                });
             }
             Some(2) => {
                 let line = run.one_line_error();

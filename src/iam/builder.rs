@@ -11,6 +11,8 @@ const PACKER_KEY_PAIR: &str = "key-pair/packer_*";
 /// Tag keys the builder may write: Packer's `Name` and imagekit's own `imagekit:*` tags.
 const TAG_KEYS: &[&str] = &["Name", "imagekit:*"];
 
+/// Long by design: one list of statements that reads top to bottom like the document it prints,
+/// each statement a few lines of data; splitting it would scatter the policy over functions.
 pub fn policy(scope: &Scope) -> Policy {
     let ec2 = |resource: &str| scope.arns("ec2", resource);
     let image = || scope.arns_without_account("ec2", "image/*");

@@ -11,8 +11,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::cli::ScaleArgs;
-use crate::exit::ExitStatus;
+use crate::printer::Printer;
 
 use super::settings::Settings;
 use super::{emit, Action, Scaler, TickReport};
@@ -26,23 +25,16 @@ pub struct Summary {
     pub last: Option<TickReport>,
 }
 
-/// Serves invocations until the runtime stops the process.
-pub fn command(args: &ScaleArgs) -> anyhow::Result<ExitStatus> {
-    let settings = Settings::from_args(args)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(serve(settings))?;
-    Ok(ExitStatus::Success)
-}
-
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+/// Serves invocations until the runtime stops the process. Each invocation's summary is its
+/// response; `printer` is for what else a tick would print.
+pub async fn serve(settings: Settings, printer: Printer) -> anyhow::Result<()> {
     let scaler = Arc::new(Mutex::new(Scaler::new(settings).await));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let scaler = scaler.clone();
+        let (scaler, printer) = (scaler.clone(), printer.clone());
         async move {
             let mut scaler = scaler.lock().await;
-            Ok::<_, lambda_runtime::Error>(invocation(&mut scaler, event.context.deadline()).await)
+            let deadline = event.context.deadline();
+            Ok::<_, lambda_runtime::Error>(invocation(&mut scaler, deadline, &printer).await)
         }
     }))
     .await
@@ -50,7 +42,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 /// Ticks every interval while the next tick can start before `deadline - safety margin`.
-pub async fn invocation(scaler: &mut Scaler, deadline: SystemTime) -> Summary {
+pub async fn invocation(scaler: &mut Scaler, deadline: SystemTime, printer: &Printer) -> Summary {
     let margin = scaler.settings().safety_margin;
     let mut summary = Summary {
         ticks: 0,
@@ -61,7 +53,7 @@ pub async fn invocation(scaler: &mut Scaler, deadline: SystemTime) -> Summary {
     loop {
         let started = tokio::time::Instant::now();
         let report = scaler.tick().await;
-        emit(&report, false);
+        emit(&report, printer);
         summary.ticks += 1;
         if report.action == Action::Raise {
             summary.raised += 1;

@@ -9,14 +9,12 @@
 pub mod buildkite;
 pub mod circleci;
 pub mod decision;
-pub mod env;
 pub mod lambda;
 pub mod metrics;
 pub mod semaphore;
 pub mod settings;
 pub mod source;
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
@@ -24,12 +22,12 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::SdkConfig;
 use serde::Serialize;
 
-use crate::cli::ScaleArgs;
 use crate::exit::ExitStatus;
+use crate::printer::Printer;
 use imagekit_core::AgentKind;
 
 use decision::{decide, Decision, Inputs, Why};
-use settings::Settings;
+pub use settings::{Options, Settings};
 use source::{QueueSource, QueueState, TokenCache};
 
 /// AWS calls get a short budget and no retry either: a tick must stay short, and the next tick
@@ -185,50 +183,7 @@ impl Scaler {
                     Err(q) => format!("{q}; {err}"),
                 });
             }
-            Ok(group) => {
-                report.group = Some(group);
-                report.desired = Some(group.desired);
-                let min = self.settings.min.unwrap_or(group.min);
-                // AWS refuses a desired capacity above the group's MaxSize.
-                let max = self.settings.max.unwrap_or(group.max).min(group.max);
-                report.min = Some(min);
-                report.max = Some(max);
-                let inputs = Inputs {
-                    jobs: queue.as_ref().ok().map(QueueState::jobs),
-                    current: group.desired,
-                    min,
-                    max,
-                    overprovision: self.settings.overprovision,
-                    agents_per_instance: self.settings.agents_per_instance,
-                };
-                let decision = decide(&inputs);
-                report.target = decision.target();
-                report.reason = self.explain(&inputs, &decision);
-                match decision {
-                    Decision::Keep { why, .. } => {
-                        if why == Why::QueueUnknown {
-                            report.error = queue.as_ref().err().map(ToString::to_string);
-                        } else {
-                            report.ok = true;
-                        }
-                    }
-                    Decision::Raise { .. } if self.settings.dry_run => {
-                        report.action = Action::WouldRaise;
-                        report.ok = true;
-                    }
-                    Decision::Raise { to, .. } => match self.set_desired(to).await {
-                        Ok(()) => {
-                            report.action = Action::Raise;
-                            report.desired = Some(to);
-                            report.ok = true;
-                        }
-                        Err(err) => {
-                            report.action = Action::Failed;
-                            report.error = Some(err);
-                        }
-                    },
-                }
-            }
+            Ok(group) => self.decide_and_act(group, &queue, &mut report).await,
         }
         if let (Some(publisher), Ok(q)) = (&self.metrics, &queue) {
             // Metrics are for people; a failure to publish them never fails the scaling.
@@ -240,6 +195,57 @@ impl Scaler {
         report.api_ms = millis(api);
         report.own_ms = millis(total.saturating_sub(api));
         report
+    }
+
+    /// With the group read: decides from the queue and raises the group when that is due.
+    async fn decide_and_act(
+        &self,
+        group: Group,
+        queue: &Result<QueueState, source::SourceError>,
+        report: &mut TickReport,
+    ) {
+        report.group = Some(group);
+        report.desired = Some(group.desired);
+        let min = self.settings.min.unwrap_or(group.min);
+        // AWS refuses a desired capacity above the group's MaxSize.
+        let max = self.settings.max.unwrap_or(group.max).min(group.max);
+        report.min = Some(min);
+        report.max = Some(max);
+        let inputs = Inputs {
+            jobs: queue.as_ref().ok().map(QueueState::jobs),
+            current: group.desired,
+            min,
+            max,
+            overprovision: self.settings.overprovision,
+            agents_per_instance: self.settings.agents_per_instance,
+        };
+        let decision = decide(&inputs);
+        report.target = decision.target();
+        report.reason = self.explain(&inputs, &decision);
+        match decision {
+            Decision::Keep { why, .. } => {
+                if why == Why::QueueUnknown {
+                    report.error = queue.as_ref().err().map(ToString::to_string);
+                } else {
+                    report.ok = true;
+                }
+            }
+            Decision::Raise { .. } if self.settings.dry_run => {
+                report.action = Action::WouldRaise;
+                report.ok = true;
+            }
+            Decision::Raise { to, .. } => match self.set_desired(to).await {
+                Ok(()) => {
+                    report.action = Action::Raise;
+                    report.desired = Some(to);
+                    report.ok = true;
+                }
+                Err(err) => {
+                    report.action = Action::Failed;
+                    report.error = Some(err);
+                }
+            },
+        }
     }
 
     fn explain(&self, inputs: &Inputs, decision: &Decision) -> String {
@@ -345,8 +351,8 @@ async fn sdk_config(region: Option<String>) -> SdkConfig {
         .build()
 }
 
-/// Logs a tick as one line, and prints it as one JSON line when `json`.
-pub fn emit(report: &TickReport, json: bool) {
+/// Logs a tick as one line, and prints it as one JSON line when the printer is in JSON mode.
+pub fn emit(report: &TickReport, printer: &Printer) {
     let seen = match &report.queue {
         Some(q) => format!(
             "{} queue: {} waiting, {} running{}",
@@ -396,33 +402,20 @@ pub fn emit(report: &TickReport, json: bool) {
             report.reason
         ),
     }
-    if json {
-        if let Ok(line) = serde_json::to_string(report) {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
-        }
+    if printer.is_json() {
+        // A daemon keeps ticking when nobody reads its stdout any more.
+        let _ = printer.json_line(report);
     }
-}
-
-/// `imagekit scale`: validates the flags, then runs ticks until stopped (or one with `--once`).
-pub fn command(args: &ScaleArgs) -> anyhow::Result<ExitStatus> {
-    let settings = Settings::from_args(args)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    Ok(runtime.block_on(run(settings)))
 }
 
 /// The daemon: a jittered first tick (so a fleet of scalers does not poll in step), then one tick
 /// every interval. SIGTERM stops it cleanly (0); Ctrl-C too, with 130.
-pub async fn run(settings: Settings) -> ExitStatus {
-    let json = settings.json;
+pub async fn run(settings: Settings, printer: &Printer) -> ExitStatus {
     let interval = settings.interval;
     let mut scaler = Scaler::new(settings).await;
     if scaler.settings().once {
         let report = scaler.tick().await;
-        emit(&report, json);
+        emit(&report, printer);
         return if report.ok {
             ExitStatus::Success
         } else {
@@ -448,7 +441,7 @@ pub async fn run(settings: Settings) -> ExitStatus {
             }
             at = ticker.tick() => {
                 let report = scaler.tick().await;
-                emit(&report, json);
+                emit(&report, printer);
                 ticker.reset_at(at + scaler.interval());
             }
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::file::Image;
 use super::file::Matrix;
-use super::{Arch, Distro, HostPlacement, Os, Variant, VariantArgs};
+use super::{Arch, Distro, HostPlacement, Options, Os, Variant};
 use super::{DEFAULT_AGENT_VERSION, DEFAULT_REGION};
 use crate::exit::UsageError;
 
@@ -48,7 +48,7 @@ pub struct Draft {
 impl Draft {
     pub fn from_flags(
         os: Os,
-        args: &VariantArgs,
+        args: &Options,
         defaults: Option<&Matrix>,
         flag_tags: &BTreeMap<String, String>,
     ) -> Draft {
@@ -83,7 +83,7 @@ impl Draft {
     pub fn from_file(
         image: &Image,
         defaults: &Matrix,
-        args: &VariantArgs,
+        args: &Options,
         flag_tags: &BTreeMap<String, String>,
     ) -> Draft {
         let index = defaults
@@ -142,7 +142,7 @@ impl Draft {
 }
 
 /// Flags that describe one image make no sense across a whole matrix.
-pub fn refuse_per_image_flags_without_os(args: &VariantArgs) -> Result<(), UsageError> {
+pub fn refuse_per_image_flags_without_os(args: &Options) -> Result<(), UsageError> {
     let given = [
         ("--arch", args.arch.is_some()),
         ("--distro", args.distro.is_some()),
@@ -178,77 +178,9 @@ pub fn parse_tags(raw: &[String]) -> Result<BTreeMap<String, String>, UsageError
 
 /// Checks every rule and fills the defaults.
 pub fn check(d: Draft) -> Result<Variant, UsageError> {
-    let err = |msg: String| Err(UsageError::new(msg));
-
-    if d.os != Os::Linux && d.distro.is_some() {
-        return err(format!(
-            "{} is only for linux (ubuntu-22.04|ubuntu-24.04|al2023), not {}",
-            d.name("distro"),
-            d.os
-        ));
-    }
-    if d.os != Os::Macos && (d.host_resource_group_arn.is_some() || d.host_id.is_some()) {
-        let flag = if d.host_id.is_some() {
-            "host-id"
-        } else {
-            "host-resource-group-arn"
-        };
-        return err(format!(
-            "{} is only for macos (dedicated hosts), not {}",
-            d.name(flag),
-            d.os
-        ));
-    }
-    if d.host_resource_group_arn.is_some() && d.host_id.is_some() {
-        return err(format!(
-            "{} and {} exclude each other: give one",
-            d.name("host-resource-group-arn"),
-            d.name("host-id")
-        ));
-    }
-
-    let (arch, instance_type) = match d.os {
-        Os::Macos => mac_arch_and_type(&d)?,
-        Os::Windows => {
-            if d.arch == Some(Arch::Arm64) {
-                return err(format!(
-                    "{} arm64 is not available for windows: allowed values: x86_64",
-                    d.name("arch")
-                ));
-            }
-            let it = d.instance_type.clone().unwrap_or_else(|| "t3.large".into());
-            check_instance_type(&d, &it, Arch::X86_64)?;
-            (Arch::X86_64, it)
-        }
-        Os::Linux => {
-            let arch = d.arch.unwrap_or(Arch::X86_64);
-            let default = match arch {
-                Arch::X86_64 => "t3.small",
-                Arch::Arm64 => "t4g.small",
-            };
-            let it = d.instance_type.clone().unwrap_or_else(|| default.into());
-            check_instance_type(&d, &it, arch)?;
-            (arch, it)
-        }
-    };
-
-    let regions = if d.regions.is_empty() {
-        vec![DEFAULT_REGION.to_string()]
-    } else {
-        d.regions.clone()
-    };
-    for (i, region) in regions.iter().enumerate() {
-        if let Err(e) = imagekit_core::region::check(region) {
-            return err(format!("{}: {e}", d.name("region")));
-        }
-        if regions[..i].contains(region) {
-            return err(format!(
-                "{} {region} is given twice: each region once",
-                d.name("region")
-            ));
-        }
-    }
-
+    check_os_only_flags(&d)?;
+    let (arch, instance_type) = arch_and_type(&d)?;
+    let regions = regions(&d)?;
     let agent_version =
         normalize_agent_version(d.agent_version.as_deref().unwrap_or(DEFAULT_AGENT_VERSION))
             .ok_or_else(|| {
@@ -258,45 +190,18 @@ pub fn check(d: Draft) -> Result<Variant, UsageError> {
                     d.agent_version.as_deref().unwrap_or_default()
                 ))
             })?;
-
     if let Some(ami) = &d.source_ami {
         if !is_ami_id(ami) {
-            return err(format!(
+            return Err(UsageError::new(format!(
                 "{} {ami:?} is not an AMI id: expected ami- and 8 or 17 hex digits",
                 d.name("source-ami")
-            ));
+            )));
         }
     }
-
-    let host = match (&d.host_resource_group_arn, &d.host_id) {
-        (Some(arn), _) => {
-            let charset = arn
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '-' | '_' | '.'));
-            if !(charset && arn.starts_with("arn:aws") && arn.contains(":resource-groups:")) {
-                return err(format!(
-                    "{} {arn:?} is not a resource group ARN: expected arn:aws:resource-groups:REGION:ACCOUNT:group/NAME",
-                    d.name("host-resource-group-arn")
-                ));
-            }
-            Some(HostPlacement::ResourceGroup(arn.clone()))
-        }
-        (None, Some(id)) => {
-            if !is_prefixed_hex(id, "h-") {
-                return err(format!(
-                    "{} {id:?} is not a host id: expected h- and 17 hex digits",
-                    d.name("host-id")
-                ));
-            }
-            Some(HostPlacement::HostId(id.clone()))
-        }
-        (None, None) => None,
-    };
-
+    let host = host_placement(&d)?;
     for (key, value) in &d.tags {
         check_tag(&d, key, value)?;
     }
-
     Ok(Variant {
         os: d.os,
         arch,
@@ -312,6 +217,114 @@ pub fn check(d: Draft) -> Result<Variant, UsageError> {
         skip_provisioning: d.skip_provisioning,
         tags: d.tags.clone(),
     })
+}
+
+/// `--distro` is Linux's, the host placement macOS's, and the two placements exclude each other.
+fn check_os_only_flags(d: &Draft) -> Result<(), UsageError> {
+    if d.os != Os::Linux && d.distro.is_some() {
+        return Err(UsageError::new(format!(
+            "{} is only for linux (ubuntu-22.04|ubuntu-24.04|al2023), not {}",
+            d.name("distro"),
+            d.os
+        )));
+    }
+    if d.os != Os::Macos && (d.host_resource_group_arn.is_some() || d.host_id.is_some()) {
+        let flag = if d.host_id.is_some() {
+            "host-id"
+        } else {
+            "host-resource-group-arn"
+        };
+        return Err(UsageError::new(format!(
+            "{} is only for macos (dedicated hosts), not {}",
+            d.name(flag),
+            d.os
+        )));
+    }
+    if d.host_resource_group_arn.is_some() && d.host_id.is_some() {
+        return Err(UsageError::new(format!(
+            "{} and {} exclude each other: give one",
+            d.name("host-resource-group-arn"),
+            d.name("host-id")
+        )));
+    }
+    Ok(())
+}
+
+/// The arch and instance type, defaults filled, and each matching the other and the OS.
+fn arch_and_type(d: &Draft) -> Result<(Arch, String), UsageError> {
+    match d.os {
+        Os::Macos => mac_arch_and_type(d),
+        Os::Windows => {
+            if d.arch == Some(Arch::Arm64) {
+                return Err(UsageError::new(format!(
+                    "{} arm64 is not available for windows: allowed values: x86_64",
+                    d.name("arch")
+                )));
+            }
+            let it = d.instance_type.clone().unwrap_or_else(|| "t3.large".into());
+            check_instance_type(d, &it, Arch::X86_64)?;
+            Ok((Arch::X86_64, it))
+        }
+        Os::Linux => {
+            let arch = d.arch.unwrap_or(Arch::X86_64);
+            let default = match arch {
+                Arch::X86_64 => "t3.small",
+                Arch::Arm64 => "t4g.small",
+            };
+            let it = d.instance_type.clone().unwrap_or_else(|| default.into());
+            check_instance_type(d, &it, arch)?;
+            Ok((arch, it))
+        }
+    }
+}
+
+/// The regions (the default one when none is given), each well formed and given once.
+fn regions(d: &Draft) -> Result<Vec<String>, UsageError> {
+    let regions = if d.regions.is_empty() {
+        vec![DEFAULT_REGION.to_string()]
+    } else {
+        d.regions.clone()
+    };
+    for (i, region) in regions.iter().enumerate() {
+        if let Err(e) = imagekit_core::region::check(region) {
+            return Err(UsageError::new(format!("{}: {e}", d.name("region"))));
+        }
+        if regions[..i].contains(region) {
+            return Err(UsageError::new(format!(
+                "{} {region} is given twice: each region once",
+                d.name("region")
+            )));
+        }
+    }
+    Ok(regions)
+}
+
+/// The macOS dedicated-host placement, when one is given, checked for its form.
+fn host_placement(d: &Draft) -> Result<Option<HostPlacement>, UsageError> {
+    match (&d.host_resource_group_arn, &d.host_id) {
+        (Some(arn), _) => {
+            let charset = arn
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '-' | '_' | '.'));
+            if !(charset && arn.starts_with("arn:aws") && arn.contains(":resource-groups:")) {
+                return Err(UsageError::new(format!(
+                    "{} {arn:?} is not a resource group ARN: expected arn:aws:resource-groups:REGION:ACCOUNT:group/NAME",
+                    d.name("host-resource-group-arn")
+                )));
+            }
+            Ok(Some(HostPlacement::ResourceGroup(arn.clone())))
+        }
+        (None, Some(id)) => {
+            if !is_prefixed_hex(id, "h-") {
+                return Err(UsageError::new(format!(
+                    "{} {id:?} is not a host id: expected h- and 17 hex digits",
+                    d.name("host-id")
+                )));
+            }
+            Ok(Some(HostPlacement::HostId(id.clone())))
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn mac_arch_and_type(d: &Draft) -> Result<(Arch, String), UsageError> {

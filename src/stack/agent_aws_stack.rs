@@ -166,7 +166,7 @@ pub fn notes(imported: &Imported) -> Vec<String> {
     let mut notes = Vec::new();
     if imported.table.key_name.is_some() && imported.table.os != Some(Os::Windows) {
         notes.push(
-            "note: SEMAPHORE_AGENT_KEY_NAME: agent-aws-stack opens SSH to 0.0.0.0/0 for a key pair; imagekit opens none (add ssh_cidr in imagekit.toml, or use Session Manager)".to_string(),
+            "SEMAPHORE_AGENT_KEY_NAME: agent-aws-stack opens SSH to 0.0.0.0/0 for a key pair; imagekit opens none (add ssh_cidr in imagekit.toml, or use Session Manager)".to_string(),
         );
     }
     notes

@@ -60,14 +60,14 @@ pub fn instance_policy(spec: &StackSpec) -> Result<Policy, UsageError> {
 /// The scaler's policy, as `iam-policy scaler` builds it, plus AZ-rebalancing suspension and
 /// its own log group.
 pub fn scaler_policy(spec: &StackSpec, scaler: &Scaler) -> Result<Policy, UsageError> {
-    let shares_token = scaler.args.token_parameter == spec.token_parameter;
+    let shares_token = scaler.options.token_parameter == spec.token_parameter;
     crate::iam::scaler::policy(
         &Scope::stack(),
         &ScalerOptions {
-            token_parameter: scaler.args.token_parameter.clone(),
+            token_parameter: scaler.options.token_parameter.clone(),
             asg_name: spec.name.clone(),
             kms_key: spec.token_kms_key.clone().filter(|_| shares_token),
-            metrics_namespace: scaler.args.metrics_namespace.clone(),
+            metrics_namespace: scaler.options.metrics_namespace.clone(),
             suspend_processes: true,
             lambda_log_group: Some(scaler_log_group(spec)),
         },

@@ -10,9 +10,7 @@
 pub mod agent;
 pub mod agent_aws_stack;
 mod cache;
-pub mod command;
 pub mod file;
-pub mod flags;
 pub mod fleet;
 mod group;
 pub mod iam;
@@ -28,11 +26,12 @@ pub mod spec;
 mod tags;
 pub mod template;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::cli::StackRenderArgs;
 use crate::exit::UsageError;
 
+use file::StackTable;
 use origin::Origin;
 use spec::StackSpec;
 
@@ -44,20 +43,64 @@ pub struct Rendered {
     pub json: String,
 }
 
-/// Checks and renders every stack the arguments name, before anything is written.
-pub fn render(args: &StackRenderArgs) -> Result<Vec<Rendered>, UsageError> {
-    specs(args)?
+/// Where the stacks come from. The command layer fills it from `stack render`'s flags.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// The file holding the `[[stack]]` tables; else `./imagekit.toml`.
+    pub config: Option<PathBuf>,
+    /// Only this stack of the file.
+    pub stack: Option<String>,
+    /// agent-aws-stack's deploy-time `config.json`, as one stack.
+    pub stack_config: Option<PathBuf>,
+    /// One stack from flags, when any of them was given.
+    pub flags: Option<FromFlags>,
+}
+
+/// A stack described by flags. The table is built by the command layer but its error is kept
+/// until it matters, so that conflicting flags are reported first.
+#[derive(Debug)]
+pub struct FromFlags {
+    /// The first of the stack flags given, for messages.
+    pub first: &'static str,
+    /// The `[[stack]]` table the flags stand for.
+    pub table: Result<StackTable, UsageError>,
+}
+
+/// `imagekit scale`'s command line as the stack's scaler function reads it (each setting as its
+/// `IMAGEKIT_SCALE_*` variable). The command layer supplies it, so that the stack checks a
+/// scaler setting by the very flags definitions the function will parse it with.
+pub trait ScalerCli {
+    /// Parses settings given by argument id (`("interval", "10s")`; a flag takes `"true"`) as the
+    /// command line would, into the scaler's options.
+    fn parse(&self, settings: &[(&str, String)]) -> Result<crate::scale::Options, UsageError>;
+    /// The settings as the function's environment variables, sorted by name.
+    fn environment(&self, settings: &[(&str, String)]) -> BTreeMap<String, String>;
+}
+
+/// Every stack the options name, checked and rendered before anything is written, and the notes
+/// to show the user (what an imported config asked for that imagekit does differently).
+pub fn render(
+    args: Options,
+    cli: &dyn ScalerCli,
+) -> Result<(Vec<Rendered>, Vec<String>), UsageError> {
+    let mut notes = Vec::new();
+    let rendered = specs(args, cli, &mut notes)?
         .into_iter()
         .map(|spec| {
             let json = fleet::template(&spec)?.to_json();
             Ok(Rendered { spec, json })
         })
-        .collect()
+        .collect::<Result<_, UsageError>>()?;
+    Ok((rendered, notes))
 }
 
 /// The stacks: from flags, from agent-aws-stack's config, or from the file's `[[stack]]`s.
-fn specs(args: &StackRenderArgs) -> Result<Vec<StackSpec>, UsageError> {
-    let flag = args.flags.first_given();
+fn specs(
+    args: Options,
+    cli: &dyn ScalerCli,
+    notes: &mut Vec<String>,
+) -> Result<Vec<StackSpec>, UsageError> {
+    let flag = args.flags.as_ref().map(|f| f.first);
     if let Some(path) = &args.stack_config {
         if let Some(flag) = flag.or(args.stack.as_ref().map(|_| "--stack")) {
             return Err(UsageError::new(format!(
@@ -67,9 +110,7 @@ fn specs(args: &StackRenderArgs) -> Result<Vec<StackSpec>, UsageError> {
         let bytes = std::fs::read(path)
             .map_err(|e| UsageError::new(format!("reading {}: {e}", path.display())))?;
         let imported = agent_aws_stack::import(path, &bytes)?;
-        for note in agent_aws_stack::notes(&imported) {
-            eprintln!("{note}");
-        }
+        notes.extend(agent_aws_stack::notes(&imported));
         let origin = Origin::Import {
             path: path.display().to_string(),
         };
@@ -77,6 +118,7 @@ fn specs(args: &StackRenderArgs) -> Result<Vec<StackSpec>, UsageError> {
             &imported.table,
             &Default::default(),
             &origin,
+            cli,
         )?]);
     }
     match flag {
@@ -86,17 +128,26 @@ fn specs(args: &StackRenderArgs) -> Result<Vec<StackSpec>, UsageError> {
                     "{flag} picks a stack of the file; with --name the stack comes from flags"
                 )));
             }
-            let table = args.flags.to_table()?;
-            Ok(vec![spec::resolve(&table, &Default::default(), &Origin::Flags)?])
+            let table = args.flags.expect("a flag was given").table?;
+            Ok(vec![spec::resolve(
+                &table,
+                &Default::default(),
+                &Origin::Flags,
+                cli,
+            )?])
         }
         Some(flag) => Err(UsageError::new(format!(
             "{flag} describes a stack from flags: give --name too (or put it in the file's [[stack]])"
         ))),
-        None => from_file(args.config.as_deref(), args.stack.as_deref()),
+        None => from_file(args.config.as_deref(), args.stack.as_deref(), cli),
     }
 }
 
-fn from_file(config: Option<&Path>, only: Option<&str>) -> Result<Vec<StackSpec>, UsageError> {
+fn from_file(
+    config: Option<&Path>,
+    only: Option<&str>,
+    cli: &dyn ScalerCli,
+) -> Result<Vec<StackSpec>, UsageError> {
     let path = config
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(crate::spec::DEFAULT_FILE));
@@ -134,6 +185,6 @@ fn from_file(config: Option<&Path>, only: Option<&str>) -> Result<Vec<StackSpec>
         .stacks
         .iter()
         .filter(|s| only.is_none_or(|o| o == s.name))
-        .map(|table| spec::resolve(table, &stack_file.tags, &origin))
+        .map(|table| spec::resolve(table, &stack_file.tags, &origin, cli))
         .collect()
 }

@@ -20,7 +20,7 @@ impl Origin {
     pub fn key(&self, field: &str) -> String {
         match self {
             Origin::File { .. } => field.to_string(),
-            Origin::Flags => super::flags::flag_for(field),
+            Origin::Flags => flag_for(field),
             Origin::Import { .. } => super::agent_aws_stack::key_for(field)
                 .map(str::to_string)
                 .unwrap_or_else(|| field.to_string()),
@@ -35,4 +35,18 @@ impl Origin {
             Origin::Import { path } => format!("{path}: {message}"),
         })
     }
+}
+
+/// The flag for a `[[stack]]` key, in errors about a stack given by flags.
+pub fn flag_for(field: &str) -> String {
+    let flag = match field {
+        "instance_types" => "instance-type",
+        "subnets" => "subnet",
+        "security_groups" => "security-group",
+        "tags" => "tag",
+        "scaler.enabled" => "no-scaler",
+        "scaler.arch" => "scaler-arch",
+        other => return format!("--{}", other.replace(['_', '.'], "-")),
+    };
+    format!("--{flag}")
 }

@@ -99,7 +99,7 @@ pub fn resources(spec: &StackSpec, scaler: &Scaler) -> Vec<(String, Resource)> {
         memory_size: scaler.memory,
         reserved_concurrent_executions: scaler.reserved_concurrency,
         environment: Environment {
-            variables: crate::scale::env::environment(&scaler.settings),
+            variables: scaler.environment.clone(),
         },
         tags: tags::list(spec),
     };

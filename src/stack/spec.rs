@@ -16,7 +16,6 @@ use super::agent::{self, AgentRow};
 use super::file::{ImageRef, StackTable};
 use super::origin::Origin;
 use super::rules;
-use crate::cli::ScaleArgs;
 use crate::exit::UsageError;
 use crate::spec::{Arch, Os};
 
@@ -135,10 +134,11 @@ pub struct Scaler {
     pub reserved_concurrency: Option<u32>,
     pub memory: u32,
     pub log_retention_days: u32,
-    /// `imagekit scale`'s settings, by clap argument id, as the function's environment carries
-    /// them; checked by `scale::settings::Settings::from_args`.
-    pub settings: Vec<(&'static str, String)>,
-    pub args: ScaleArgs,
+    /// `imagekit scale`'s settings, by argument id, as parsed from the function's environment
+    /// and checked by `scale::Settings::from_options`.
+    pub options: crate::scale::Options,
+    /// The function's `IMAGEKIT_SCALE_*` environment.
+    pub environment: BTreeMap<String, String>,
 }
 
 impl StackSpec {
@@ -160,6 +160,7 @@ impl StackSpec {
 struct Ctx<'a> {
     origin: &'a Origin,
     name: &'a str,
+    cli: &'a dyn super::ScalerCli,
 }
 
 impl Ctx<'_> {
@@ -194,10 +195,12 @@ pub fn resolve(
     table: &StackTable,
     file_tags: &BTreeMap<String, String>,
     origin: &Origin,
+    cli: &dyn super::ScalerCli,
 ) -> Result<StackSpec, UsageError> {
     let ctx = Ctx {
         origin,
         name: &table.name,
+        cli,
     };
     ctx.check("name", rules::stack_name(&table.name))?;
     let os = ctx.required("os", &table.os, "linux, windows or macos")?;

@@ -4,7 +4,13 @@
 //! let out = Cmd::imagekit().args(["render", "--os", "linux"]).run();
 //! out.code(0).stdout_contains("fingerprint");
 //! ```
+//!
+//! Stderr is checked exactly: a run whose stderr the test never states must leave it empty.
+//! A test states it with [`Run::stderr_is`] (the whole text) or [`Run::one_line_error`] (one
+//! line, returned for an exact comparison), or opts out with [`Run::stderr_any`] where stderr
+//! carries what no test can fix in advance (Packer's streamed output, log lines with timings).
 
+use std::cell::Cell;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -33,9 +39,10 @@ impl Cmd {
         ] {
             command.env_remove(var);
         }
+        // Empty files rather than missing ones: the SDK warns about a missing one on stderr.
         command
-            .env("AWS_CONFIG_FILE", "/nonexistent/imagekit-test")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/imagekit-test")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true");
         Cmd {
             command,
@@ -123,10 +130,7 @@ impl Cmd {
             child.stdin.take().unwrap().write_all(&input).unwrap();
         }
         let output = child.wait_with_output().unwrap();
-        Run {
-            display: self.display,
-            output,
-        }
+        Run::new(self.display, output)
     }
 }
 
@@ -134,9 +138,35 @@ impl Cmd {
 pub struct Run {
     pub display: String,
     pub output: Output,
+    /// Whether the test said what stderr holds (or that it may hold anything).
+    stderr_stated: Cell<bool>,
+}
+
+impl Drop for Run {
+    /// Unstated stderr must be empty. (Not while a test is already failing: a second panic
+    /// would abort the test binary.)
+    fn drop(&mut self) {
+        if !self.stderr_stated.get() && !std::thread::panicking() {
+            assert!(
+                self.output.stderr.is_empty(),
+                "stderr is not empty: state it with .stderr_is(..) or .one_line_error(), or \
+                 opt out with .stderr_any()\n{}",
+                self.explain()
+            );
+        }
+    }
 }
 
 impl Run {
+    /// A run the test spawned and waited for itself.
+    pub fn new(display: impl Into<String>, output: Output) -> Run {
+        Run {
+            display: display.into(),
+            output,
+            stderr_stated: Cell::new(false),
+        }
+    }
+
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
@@ -185,6 +215,20 @@ impl Run {
         self
     }
 
+    /// Stdout is exactly `expected`.
+    #[track_caller]
+    pub fn stdout_is(&self, expected: &str) -> &Self {
+        assert_eq!(
+            self.stdout(),
+            expected,
+            "stdout differs\n{}",
+            self.explain()
+        );
+        self
+    }
+
+    /// A substring of stderr. Not a statement of the whole: the test still has to call
+    /// [`Run::stderr_is`] or opt out with [`Run::stderr_any`].
     #[track_caller]
     pub fn stderr_contains(&self, needle: &str) -> &Self {
         assert!(
@@ -195,14 +239,58 @@ impl Run {
         self
     }
 
-    /// Asserts stderr is exactly one non-empty line (the "one clear line" rule for bad input).
+    /// Stderr is exactly `expected`.
+    #[track_caller]
+    pub fn stderr_is(&self, expected: &str) -> &Self {
+        self.stderr_stated.set(true);
+        assert_eq!(
+            self.stderr(),
+            expected,
+            "stderr differs\n{}",
+            self.explain()
+        );
+        self
+    }
+
+    /// Opts out of the exact stderr check, for output no test can fix in advance; say why where
+    /// it is called.
+    pub fn stderr_any(&self) -> &Self {
+        self.stderr_stated.set(true);
+        self
+    }
+
+    /// Stderr as JSON log lines (imagekit's log format off a terminal), each as `LEVEL message`:
+    /// exact, but without the timestamps and timings no test can fix in advance. Every line must
+    /// be one.
+    #[track_caller]
+    pub fn log_messages(&self) -> Vec<String> {
+        self.stderr_stated.set(true);
+        self.stderr()
+            .lines()
+            .map(|line| {
+                let entry: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| {
+                    panic!(
+                        "stderr line {line:?} is not a JSON log line: {e}\n{}",
+                        self.explain()
+                    )
+                });
+                match (entry["level"].as_str(), entry["message"].as_str()) {
+                    (Some(level), Some(message)) => format!("{level} {message}"),
+                    _ => panic!("log line without level or message: {line}"),
+                }
+            })
+            .collect()
+    }
+
+    /// Asserts stderr is exactly one non-empty line (the "one clear line" rule for bad input) and
+    /// returns it for an exact comparison.
     #[track_caller]
     pub fn one_line_error(&self) -> String {
+        self.stderr_stated.set(true);
         let err = self.stderr();
-        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(
-            lines.len(),
-            1,
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            lines.len() == 1 && !lines[0].trim().is_empty() && err.ends_with('\n'),
             "expected one error line\n{}",
             self.explain()
         );

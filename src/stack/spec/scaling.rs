@@ -84,15 +84,18 @@ pub(super) fn scaler(
             .into_iter()
             .filter_map(|(id, v)| v.map(|v| (id, v))),
     );
-    let (args, _) = crate::scale::env::parse(&settings)
+    let options = ctx
+        .cli
+        .parse(&settings)
+        .and_then(|options| crate::scale::Settings::from_options(&options).map(|_| options))
         .map_err(|e| ctx.fail(format!("{}: {e}", ctx.key("scaler"))))?;
     Ok(Some(Scaler {
         arch: s.arch.unwrap_or(Arch::X86_64),
         reserved_concurrency: s.reserved_concurrency,
         memory,
         log_retention_days,
-        settings,
-        args,
+        environment: ctx.cli.environment(&settings),
+        options,
     }))
 }
 

@@ -9,8 +9,7 @@ use clap::{Args, Command, FromArgMatches};
 
 use crate::cli::ScaleArgs;
 use crate::exit::UsageError;
-
-use super::settings::Settings;
+use crate::scale::{Options, Settings};
 
 /// ScaleArgs' definitions, reading no environment (a render must not depend on the operator's).
 fn command() -> Command {
@@ -36,6 +35,19 @@ pub fn variable(id: &str) -> String {
         .to_string()
 }
 
+/// The stack's view of this command line.
+pub struct ScaleCli;
+
+impl crate::stack::ScalerCli for ScaleCli {
+    fn parse(&self, settings: &[(&str, String)]) -> Result<Options, UsageError> {
+        parse(settings).map(|(args, _)| super::scale::options(&args))
+    }
+
+    fn environment(&self, settings: &[(&str, String)]) -> BTreeMap<String, String> {
+        environment(settings)
+    }
+}
+
 /// Parses settings given by argument id (`("interval", "10s")`; a flag takes `"true"`) as the
 /// command line would, and checks them as `imagekit scale` does.
 pub fn parse(settings: &[(&str, String)]) -> Result<(ScaleArgs, Settings), UsageError> {
@@ -59,7 +71,7 @@ pub fn parse(settings: &[(&str, String)]) -> Result<(ScaleArgs, Settings), Usage
         .map_err(|e| UsageError::new(first_line(&e.render().to_string())))?;
     let args = ScaleArgs::from_arg_matches(&matches)
         .map_err(|e| UsageError::new(first_line(&e.render().to_string())))?;
-    let checked = Settings::from_args(&args)?;
+    let checked = Settings::from_options(&super::scale::options(&args))?;
     Ok((args, checked))
 }
 

@@ -1,9 +1,17 @@
-//! EC2 image look-ups, copies and removal, plus what keeps an image in use.
+//! The AMIs imagekit built: EC2 look-ups, copies and removal ([`Region`]), what keeps an image
+//! in use ([`usage`]), which ones `images prune` removes ([`prune`]), and the survey of regions
+//! that `images list` and `images prune` start from ([`survey`]).
 //!
 //! Every call names the region and the operation in its error, so a failing region is reported
 //! as itself and never hides the others.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+pub mod prune;
+pub mod survey;
+pub mod usage;
+
+pub use usage::Usage;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use aws_sdk_ec2::error::DisplayErrorContext;
 use aws_sdk_ec2::types::{Filter, Tag};
@@ -24,7 +32,7 @@ pub struct AmiError {
 }
 
 impl AmiError {
-    fn new<E: std::error::Error>(operation: &'static str, region: &str, err: E) -> Self {
+    pub(crate) fn new<E: std::error::Error>(operation: &'static str, region: &str, err: E) -> Self {
         AmiError {
             operation,
             region: region.to_string(),
@@ -264,150 +272,5 @@ impl Region {
             who.push("all".into());
         }
         Ok(who)
-    }
-
-    /// Why each image in this region is in use: launch template versions (an ASG's, the
-    /// default, the latest), launch configurations behind ASGs, and existing instances.
-    pub async fn usage(&self) -> Result<Usage, AmiError> {
-        let mut usage = Usage::default();
-        let region = &self.name;
-
-        // Which template versions ASGs launch from: (template id or name, version string).
-        let mut asg_refs: Vec<(String, Option<String>, Option<String>, String)> = Vec::new();
-        let mut launch_configs: Vec<(String, String)> = Vec::new();
-        let groups = self
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .send()
-            .await
-            .map_err(|e| AmiError::new("DescribeAutoScalingGroups", region, e))?;
-        for group in groups.auto_scaling_groups() {
-            let name = group.auto_scaling_group_name().unwrap_or("?").to_string();
-            let specs = group.launch_template().into_iter().chain(
-                group
-                    .mixed_instances_policy()
-                    .and_then(|m| m.launch_template())
-                    .and_then(|t| t.launch_template_specification()),
-            );
-            for spec in specs {
-                asg_refs.push((
-                    name.clone(),
-                    spec.launch_template_id().map(str::to_string),
-                    spec.launch_template_name().map(str::to_string),
-                    spec.version().unwrap_or("$Default").to_string(),
-                ));
-            }
-            if let Some(lc) = group.launch_configuration_name() {
-                launch_configs.push((name.clone(), lc.to_string()));
-            }
-        }
-
-        let templates = self
-            .ec2
-            .describe_launch_templates()
-            .send()
-            .await
-            .map_err(|e| AmiError::new("DescribeLaunchTemplates", region, e))?;
-        for template in templates.launch_templates() {
-            let (Some(id), name) = (
-                template.launch_template_id(),
-                template.launch_template_name().unwrap_or(""),
-            ) else {
-                continue;
-            };
-            let default = template.default_version_number();
-            let latest = template.latest_version_number();
-            let versions = self
-                .ec2
-                .describe_launch_template_versions()
-                .launch_template_id(id)
-                .send()
-                .await
-                .map_err(|e| AmiError::new("DescribeLaunchTemplateVersions", region, e))?;
-            for version in versions.launch_template_versions() {
-                let (Some(number), Some(image)) = (
-                    version.version_number(),
-                    version.launch_template_data().and_then(|d| d.image_id()),
-                ) else {
-                    continue;
-                };
-                let what = format!("launch template {name} ({id}) version {number}");
-                if Some(number) == default {
-                    usage.add(image, format!("{what} is its default"));
-                }
-                if Some(number) == latest {
-                    usage.add(image, format!("{what} is its latest"));
-                }
-                for (asg, ref_id, ref_name, ref_version) in &asg_refs {
-                    let same = ref_id.as_deref() == Some(id) || ref_name.as_deref() == Some(name);
-                    let wanted = match ref_version.as_str() {
-                        "$Latest" => latest,
-                        "$Default" => default,
-                        v => v.parse().ok(),
-                    };
-                    if same && wanted == Some(number) {
-                        usage.add(image, format!("{what} is used by ASG {asg}"));
-                    }
-                }
-            }
-        }
-
-        if !launch_configs.is_empty() {
-            let names: BTreeSet<String> = launch_configs.iter().map(|(_, n)| n.clone()).collect();
-            let configs = self
-                .autoscaling
-                .describe_launch_configurations()
-                .set_launch_configuration_names(Some(names.into_iter().collect()))
-                .send()
-                .await
-                .map_err(|e| AmiError::new("DescribeLaunchConfigurations", region, e))?;
-            for config in configs.launch_configurations() {
-                let lc = config.launch_configuration_name().unwrap_or("");
-                if let Some(image) = config.image_id() {
-                    for (asg, _) in launch_configs.iter().filter(|(_, n)| n == lc) {
-                        usage.add(image, format!("launch configuration {lc} of ASG {asg}"));
-                    }
-                }
-            }
-        }
-
-        let instances = self
-            .ec2
-            .describe_instances()
-            .filters(
-                Filter::builder()
-                    .name("instance-state-name")
-                    .values("pending")
-                    .values("running")
-                    .values("stopping")
-                    .values("stopped")
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| AmiError::new("DescribeInstances", region, e))?;
-        for instance in instances.reservations().iter().flat_map(|r| r.instances()) {
-            if let (Some(image), Some(id)) = (instance.image_id(), instance.instance_id()) {
-                usage.add(image, format!("instance {id} runs it"));
-            }
-        }
-        Ok(usage)
-    }
-}
-
-/// Image ID → the reasons it is in use.
-#[derive(Debug, Default, Clone)]
-pub struct Usage(pub HashMap<String, Vec<String>>);
-
-impl Usage {
-    pub fn add(&mut self, image: &str, reason: String) {
-        let reasons = self.0.entry(image.to_string()).or_default();
-        if !reasons.contains(&reason) {
-            reasons.push(reason);
-        }
-    }
-
-    pub fn reasons(&self, image: &str) -> &[String] {
-        self.0.get(image).map(Vec::as_slice).unwrap_or(&[])
     }
 }

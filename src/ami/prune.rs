@@ -1,13 +1,15 @@
 //! Which imagekit AMIs `images prune` removes, and why each of the others stays.
 //!
-//! A pure decision over what EC2 reported, so every rule is unit-tested without AWS.
+//! [`decide`] is a pure decision over what EC2 reported, so every rule is unit-tested without
+//! AWS; [`prune`] reads what it needs, decides, and removes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::ami::{Ami, Usage};
+use super::survey::RegionState;
+use super::{Ami, AmiError, Usage};
 use crate::exit::UsageError;
 
 pub struct Rules {
@@ -87,6 +89,53 @@ pub fn decide(
         }
     }
     out
+}
+
+/// What became of one AMI.
+#[derive(Serialize)]
+pub struct Pruned {
+    #[serde(flatten)]
+    pub decision: Decision,
+    /// Set when the image was to go but EC2 refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Decides over the survey and, unless `dry_run`, deregisters what goes (and its snapshots).
+/// A refused removal is reported in its [`Pruned`] and does not stop the others.
+pub async fn prune(
+    states: &[RegionState],
+    rules: &Rules,
+    dry_run: bool,
+) -> Result<Vec<Pruned>, AmiError> {
+    let mut shared = HashMap::new();
+    for state in states {
+        for ami in &state.amis {
+            shared.insert(ami.id.clone(), state.region.shared_with(ami).await?);
+        }
+    }
+    let usage: HashMap<String, Usage> = states
+        .iter()
+        .map(|s| (s.region.name.clone(), s.usage.clone()))
+        .collect();
+    let amis = states.iter().flat_map(|s| s.amis.clone()).collect();
+    let mut results = Vec::new();
+    for decision in decide(amis, &usage, &shared, rules) {
+        let mut error = None;
+        if decision.delete && !dry_run {
+            let region = &states
+                .iter()
+                .find(|s| s.region.name == decision.ami.region)
+                .expect("a decision's region was surveyed")
+                .region;
+            if let Err(err) = region.delete(&decision.ami).await {
+                tracing::error!("removing {}: {err}", decision.ami.id);
+                error = Some(err.to_string());
+            }
+        }
+        results.push(Pruned { decision, error });
+    }
+    Ok(results)
 }
 
 /// Parses `--older-than`: a unit is required, since a slip deletes images.

@@ -5,20 +5,40 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use super::{render, Rendered};
-use crate::cli::StackRenderArgs;
+use crate::cli::{StackCommand, StackRenderArgs};
 use crate::exit::{ExitStatus, UsageError};
+use crate::printer::Printer;
+use crate::stack::{self, Rendered};
 
-pub fn run(args: &StackRenderArgs) -> anyhow::Result<ExitStatus> {
-    let rendered = render(args)?;
+pub fn run(command: &StackCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    match command {
+        StackCommand::Render(args) => render(args, printer),
+    }
+}
+
+fn render(args: &StackRenderArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let flags = args.flags.first_given().map(|first| stack::FromFlags {
+        first,
+        table: args.flags.to_table(),
+    });
+    let options = stack::Options {
+        config: args.config.clone(),
+        stack: args.stack.clone(),
+        stack_config: args.stack_config.clone(),
+        flags,
+    };
+    let (rendered, notes) = stack::render(options, &super::scale_env::ScaleCli)?;
+    for note in notes {
+        printer.note(note);
+    }
     if let Some(dir) = &args.check {
-        return check(&rendered, dir);
+        return check(&rendered, dir, printer);
     }
     match &args.out {
-        Some(dir) => write(&rendered, dir),
+        Some(dir) => write(&rendered, dir, printer),
         None => match rendered.as_slice() {
             [one] => {
-                print!("{}", one.json);
+                printer.out(&one.json)?;
                 Ok(ExitStatus::Success)
             }
             many => Err(UsageError::new(format!(
@@ -43,7 +63,7 @@ fn file(dir: &Path, r: &Rendered) -> PathBuf {
     dir.join(format!("{}.json", r.spec.name))
 }
 
-fn write(rendered: &[Rendered], dir: &Path) -> anyhow::Result<ExitStatus> {
+fn write(rendered: &[Rendered], dir: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
     if dir.exists() && !dir.is_dir() {
         return Err(UsageError::new(format!(
             "--out {}: exists and is not a directory",
@@ -62,27 +82,31 @@ fn write(rendered: &[Rendered], dir: &Path) -> anyhow::Result<ExitStatus> {
             imagekit_core::atomic::Durability::Synced,
         )
         .with_context(|| format!("writing {}", path.display()))?;
-        println!("{}  {}", r.spec.name, path.display());
+        printer.line(format_args!("{}  {}", r.spec.name, path.display()))?;
     }
     Ok(ExitStatus::Success)
 }
 
 /// Exit 1 naming each `DIR/<stack>.json` that is missing or differs from what renders now.
-fn check(rendered: &[Rendered], dir: &Path) -> anyhow::Result<ExitStatus> {
+fn check(rendered: &[Rendered], dir: &Path, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let mut stale = false;
     for r in rendered {
         let path = file(dir, r);
         match std::fs::read(&path) {
             Ok(bytes) if bytes == r.json.as_bytes() => {
-                println!("{}  {}  up to date", r.spec.name, path.display());
+                printer.line(format_args!(
+                    "{}  {}  up to date",
+                    r.spec.name,
+                    path.display()
+                ))?;
             }
             Ok(_) => {
                 stale = true;
-                println!("{}  changed", path.display());
+                printer.line(format_args!("{}  changed", path.display()))?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 stale = true;
-                println!("{}  missing", path.display());
+                printer.line(format_args!("{}  missing", path.display()))?;
             }
             Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
         }

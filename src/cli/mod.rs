@@ -1,10 +1,16 @@
-//! clap definitions only. Behaviour lives in the library modules.
+//! clap definitions only. `commands/` turns them into each module's own options; no other
+//! module imports them.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use imagekit_bootstrap::logging::LogFormat;
-use imagekit_core::AgentKind;
+use imagekit_core::{AgentKind, Os};
+
+use crate::spec::{Arch, Distro};
+
+mod stack_flags;
+pub use stack_flags::StackFlags;
 
 /// Build CI agent images for EC2 (Linux, Windows, macOS) and run them as an autoscaled fleet.
 #[derive(Debug, Parser)]
@@ -97,13 +103,67 @@ pub struct StackRenderArgs {
     pub check: Option<PathBuf>,
 
     #[command(flatten)]
-    pub flags: crate::stack::flags::StackFlags,
+    pub flags: StackFlags,
+}
+
+/// Shared variant flags, flattened into both `render` and `build`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct VariantArgs {
+    /// Operating system of the image. Without it, every image in imagekit.toml is used.
+    #[arg(long, value_enum)]
+    pub os: Option<Os>,
+
+    /// CPU architecture. macOS takes it from the instance type when absent; otherwise x86_64.
+    #[arg(long, value_enum)]
+    pub arch: Option<Arch>,
+
+    /// Linux distribution [default: ubuntu-24.04].
+    #[arg(long, value_enum)]
+    pub distro: Option<Distro>,
+
+    /// EC2 instance type for the build [default: t3.small / t4g.small on Linux, t3.large on
+    /// Windows, mac1.metal / mac2.metal on macOS].
+    #[arg(long)]
+    pub instance_type: Option<String>,
+
+    /// Region, repeatable: the first is the build region, the rest are copy targets
+    /// [default: us-east-1].
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// Semaphore agent release to bake in, e.g. v2.2.23.
+    #[arg(long)]
+    pub agent_version: Option<String>,
+
+    /// Source AMI id; overrides the source AMI filter.
+    #[arg(long)]
+    pub source_ami: Option<String>,
+
+    /// macOS: place the build on a host from this host resource group.
+    #[arg(long, conflicts_with = "host_id")]
+    pub host_resource_group_arn: Option<String>,
+
+    /// macOS: place the build on this dedicated host (h-...).
+    #[arg(long)]
+    pub host_id: Option<String>,
+
+    /// Extra AMI tag, repeatable. Keys starting with `imagekit:` are reserved.
+    #[arg(long = "tag", value_name = "KEY=VALUE")]
+    pub tags: Vec<String>,
+
+    /// The image matrix [default: ./imagekit.toml if present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Build with `communicator = "none"` and no provisioners: only the AWS side runs.
+    #[arg(long)]
+    pub skip_provisioning: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     #[command(flatten)]
-    pub variant: crate::spec::VariantArgs,
+    pub variant: VariantArgs,
 
     /// Parent directory: each variant goes to DIR/<variant id>/.
     #[arg(long, value_name = "DIR", default_value = "imagekit-out")]
@@ -136,7 +196,7 @@ pub struct RenderArgs {
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     #[command(flatten)]
-    pub variant: crate::spec::VariantArgs,
+    pub variant: VariantArgs,
 
     /// Print the plan (variants, regions, fingerprints, what would be built, copied or
     /// skipped) and touch nothing.

@@ -1,11 +1,12 @@
 //! Flags for one stack, without an `imagekit.toml`: the common keys of a `[[stack]]` table (the
-//! rest are the file's). Flattened into `stack render` like `spec::VariantArgs` into `render`.
+//! rest are the file's). Flattened into `stack render`; the command layer turns them into the
+//! table they stand for.
 
 use clap::Args;
 
-use super::file::{ScalerTable, StackTable};
 use crate::exit::UsageError;
 use crate::spec::{Arch, Distro, Os};
+use crate::stack::file::{ScalerTable, StackTable};
 
 #[derive(Debug, Clone, Default, Args)]
 pub struct StackFlags {
@@ -91,20 +92,6 @@ pub struct StackFlags {
         help_heading = "One stack from flags"
     )]
     pub tags: Vec<String>,
-}
-
-/// The flag for a `[[stack]]` key, in errors about a stack given by flags.
-pub fn flag_for(field: &str) -> String {
-    let flag = match field {
-        "instance_types" => "instance-type",
-        "subnets" => "subnet",
-        "security_groups" => "security-group",
-        "tags" => "tag",
-        "scaler.enabled" => "no-scaler",
-        "scaler.arch" => "scaler-arch",
-        other => return format!("--{}", other.replace(['_', '.'], "-")),
-    };
-    format!("--{flag}")
 }
 
 impl StackFlags {
