@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks imagekit-bootstrap, the static musl binary that images ship, against the same steps
 # done with curl + aws-cli + jq (bench/reference.sh, in both its orders), interleaved in one run,
-# against one moto_server and the tests' IMDSv2 server (examples/imds_standin.rs, release) on
+# against one moto_server and the tests' IMDSv2 server (imagekit-standins' imds_standin, release) on
 # loopback. Both contenders boot as on an instance: their AWS credentials come from IMDS, and
 # neither AWS keys nor SSL_CERT_* are set. Measures process start -> agent spawned (the stand-in agent stamps $EPOCHREALTIME and exits), peak RSS, the
 # stripped release binary's size, and (unless BENCH_LOAD=0) the 200-boot load test.
@@ -25,8 +25,8 @@ else
   cargo build --release -p imagekit-bootstrap --bin imagekit-bootstrap --target "$shipped" --quiet
   bin=$target/$shipped/release/imagekit-bootstrap
 fi
-cargo build --release --example imds_standin --quiet
-imds_standin=$target/release/examples/imds_standin
+cargo build --release -p imagekit-standins --bin imds_standin --quiet
+imds_standin=$target/release/imds_standin
 size=$(stat -c %s "$bin")
 strip -o "${bin}.stripped" "$bin"
 stripped=$(stat -c %s "${bin}.stripped")

@@ -16,6 +16,7 @@ use crate::ami::{Ami, AmiError, Region};
 use crate::interrupt::Interrupt;
 use crate::output::Progress;
 use crate::packer::{Event, Packer};
+use crate::render::vars::RuntimeVars;
 
 /// One rendered variant, ready to build: what `render` produced for it.
 #[derive(Debug, Clone)]
@@ -428,15 +429,18 @@ async fn execute(
     result
 }
 
-/// The runtime variables every template declares; written as JSON outside the rendered dir.
-/// A per-region build also overrides `region` and empties `ami_regions`.
+/// The runtime variables (declared in every build dir's variables.pkr.hcl); written as JSON
+/// outside the rendered dir. A per-region build also overrides `region` and empties
+/// `ami_regions`.
 fn runtime_vars(settings: &Settings, region: Option<&str>) -> serde_json::Value {
-    let mut vars = serde_json::json!({
-        "ec2_endpoint": settings.ec2_endpoint.clone().unwrap_or_default(),
-        "ssh_host": settings.ssh_host.clone().unwrap_or_default(),
-        "ssh_port": settings.ssh_port.unwrap_or(22),
-        "force_deregister": settings.force,
-    });
+    let defaults = RuntimeVars::default();
+    let mut vars = serde_json::to_value(RuntimeVars {
+        ec2_endpoint: settings.ec2_endpoint.clone().unwrap_or_default(),
+        ssh_host: settings.ssh_host.clone().unwrap_or_default(),
+        ssh_port: settings.ssh_port.unwrap_or(defaults.ssh_port),
+        force_deregister: settings.force,
+    })
+    .expect("plain values serialize");
     if let Some(region) = region {
         vars["region"] = region.into();
         vars["ami_regions"] = serde_json::json!([]);

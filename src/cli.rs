@@ -55,6 +55,49 @@ pub enum Command {
     /// binary serves the Lambda runtime instead and reads these settings from the IMAGEKIT_SCALE_*
     /// variables shown below.
     Scale(Box<ScaleArgs>),
+    /// The fleet as CloudFormation: one stack per agent type (imagekit.toml [[stack]] tables).
+    Stack {
+        #[command(subcommand)]
+        command: StackCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StackCommand {
+    /// Print (or write, one file per stack) each stack's CloudFormation template as JSON.
+    ///
+    /// Offline and deterministic: the same input gives the same bytes, and no AWS call is made.
+    /// The stacks are the [[stack]] tables of imagekit.toml (or --config FILE), one stack given
+    /// by flags (--name, --os, ...), or agent-aws-stack's config.json (--stack-config). The
+    /// template's parameters are only what deploy knows: the image and the scaler's code.
+    Render(Box<StackRenderArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct StackRenderArgs {
+    /// The file holding the [[stack]] tables [default: ./imagekit.toml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Only this stack of the file.
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+
+    /// agent-aws-stack's deploy-time config.json (SEMAPHORE_AGENT_* keys), as one stack.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    pub stack_config: Option<PathBuf>,
+
+    /// Write DIR/<stack>.json for every stack instead of printing one.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Write nothing; exit 1 naming each DIR/<stack>.json that differs from what would be
+    /// rendered now.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    pub check: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub flags: crate::stack::flags::StackFlags,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod build;
 pub mod cli;
+pub mod doctor;
 pub mod exit;
 pub mod flag;
 pub mod iam;
@@ -16,4 +17,5 @@ pub mod prune;
 pub mod render;
 pub mod scale;
 pub mod spec;
+pub mod stack;
 pub mod userdata;

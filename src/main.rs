@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use imagekit::cli::{Cli, Command, ImagesCommand, LambdaCli};
+use imagekit::cli::{Cli, Command, ImagesCommand, LambdaCli, StackCommand};
 use imagekit::exit::{parse_cli, status_of, ExitStatus};
 use imagekit_bootstrap::logging::LogFormat;
 
@@ -53,6 +53,9 @@ fn main() -> ExitCode {
             })
             .map_err(anyhow::Error::from),
         Command::Scale(args) => imagekit::scale::command(&args),
+        Command::Stack { command } => match command {
+            StackCommand::Render(args) => imagekit::stack::command::run(&args),
+        },
     };
     finish(result)
 }

@@ -1,23 +1,28 @@
 //! Templates to a Packer build directory, plus the image fingerprint.
 //!
 //! Tera renders *structure* only (which blocks exist: provisioners, the source AMI filter,
-//! host placement, what Packer 1.6 predates). Every value reaches Packer through
-//! `imagekit.auto.pkrvars.json`, written by serde_json.
+//! host placement, what Packer 1.6 predates), from one template per OS and the shared
+//! `partials/`. Every value reaches Packer through `imagekit.auto.pkrvars.json`, written by
+//! serde_json; the variables' declarations (`variables.pkr.hcl`) and the plugin pin
+//! (`plugins.pkr.hcl`) are written by hcl-rs from Rust data.
 
 pub mod bootstrap;
 pub mod command;
 pub mod fingerprint;
+mod layout;
+pub mod plugins;
 mod source;
+mod templates;
+pub mod variables;
 pub mod vars;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
-
 use crate::spec::{Os, Variant};
 use fingerprint::{bootstrap_digest, sha256_file, sha256_hex, Fingerprint};
 use source::Source;
+use templates::Structure;
 use vars::PackerVars;
 
 /// The var file Packer loads on its own from the build directory.
@@ -104,16 +109,6 @@ pub struct Plan {
     pub bootstrap: Option<PathBuf>,
 }
 
-/// Structure-only switches for the Tera templates. No values: those go in the var file.
-#[derive(Serialize)]
-struct Structure {
-    os: &'static str,
-    legacy: bool,
-    skip_provisioning: bool,
-    has_source_ami: bool,
-    has_bootstrap: bool,
-}
-
 /// Renders `variant` into `out_dir` itself (the build directory, not a parent), leaving it
 /// holding exactly the rendered files. A variant with `skip_provisioning` carries no scripts and
 /// no bootstrap binary, so its `bootstrap` is None and that is fine to build.
@@ -172,40 +167,11 @@ fn check_file_name(name: &str, dir: &str, src: &Source) -> Result<(), RenderErro
 /// Computes the build directory's files and the fingerprint.
 pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError> {
     let src = Source::new(opts.templates.as_deref())?;
-    let os = variant.os.as_str();
-    let provision = !variant.skip_provisioning;
     let mut files: BTreeMap<String, Content> = BTreeMap::new();
-
-    let read = |rel: &str| -> Result<Vec<u8>, RenderError> {
-        src.read(rel)?
-            .map(|c| c.into_owned())
-            .ok_or_else(|| RenderError::Usage(format!("{}: {rel} is missing", src.describe())))
-    };
-
-    let mut scripts = Vec::new();
-    let picked = if provision {
-        let dir = format!("scripts/{os}");
-        for name in src.list(&dir)? {
-            if name.starts_with('.') {
-                continue;
-            }
-            check_file_name(&name, &dir, &src)?;
-            let rel = format!("{dir}/{name}");
-            files.insert(rel.clone(), Content::Bytes(read(&rel)?));
-            scripts.push(rel);
-        }
-        if scripts.is_empty() {
-            return Err(RenderError::Usage(format!(
-                "{}: scripts/{os}/ holds no provisioning scripts",
-                src.describe()
-            )));
-        }
-        for rel in support_files(variant.os) {
-            files.insert(rel.to_string(), Content::Bytes(read(rel)?));
-        }
-        find_bootstrap(variant, opts)?
+    let (scripts, picked) = if variant.skip_provisioning {
+        (Vec::new(), None)
     } else {
-        None
+        provisioning(variant, opts, &src, &mut files)?
     };
     let bootstrap = picked.as_ref().map(|p| p.path.clone());
     if let Some(bin) = &bootstrap {
@@ -216,62 +182,19 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
     }
 
     let structure = Structure {
-        os,
+        os: variant.os.as_str(),
         legacy: opts.legacy_packer,
         skip_provisioning: variant.skip_provisioning,
         has_source_ami: variant.source_ami.is_some(),
         has_bootstrap: bootstrap.is_some(),
     };
-    let context = tera::Context::from_serialize(&structure).expect("structure serializes");
-    let mut templates = vec![format!("{os}.pkr.hcl")];
-    if !opts.legacy_packer {
-        templates.push("plugins.pkr.hcl".to_string());
-    }
-    for name in templates {
-        let text = String::from_utf8(read(&name)?)
-            .map_err(|_| RenderError::Usage(format!("{}: {name} is not UTF-8", src.describe())))?;
-        let rendered = tera::Tera::one_off(&text, &context, false).map_err(|source| {
-            RenderError::Template {
-                name: name.clone(),
-                from: src.describe(),
-                source,
-            }
-        })?;
-        files.insert(name, Content::Bytes(rendered.into_bytes()));
+    for (name, text) in templates::render(&src, &structure)? {
+        files.insert(name, Content::Bytes(text.into_bytes()));
     }
 
     let mut vars = PackerVars::new(variant, scripts);
     vars.bootstrap_sha256 = picked.map(|p| p.sha256).unwrap_or_default();
-    let mut fp = Fingerprint::new();
-    for (rel, content) in &files {
-        let (len, digest) = match content {
-            Content::Bytes(b) => (b.len() as u64, sha256_hex(b)),
-            // The bootstrap binary, less its git-commit slot.
-            Content::Copy(path) => {
-                let digest = bootstrap_digest(path).map_err(|source| RenderError::Io {
-                    what: "hashing",
-                    path: path.clone(),
-                    source,
-                })?;
-                let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-                (len, digest)
-            }
-        };
-        fp.file(rel, len, &digest);
-    }
-    fp.field("vars", &vars.fingerprinted_json());
-    fp.field(
-        "bootstrap",
-        if bootstrap.is_some() {
-            "present"
-        } else {
-            "absent"
-        },
-    );
-    fp.field("agent_version", &variant.agent_version);
-    fp.field("skip_provisioning", &variant.skip_provisioning.to_string());
-    fp.field("legacy_packer", &opts.legacy_packer.to_string());
-    let fingerprint = fp.finish();
+    let fingerprint = fingerprint(&files, &vars, variant, opts, bootstrap.is_some())?;
     vars.seal(variant, &fingerprint);
 
     let mut json = serde_json::to_vec_pretty(&vars).expect("vars serialize");
@@ -285,6 +208,71 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
         ami_name: vars.ami_name,
         bootstrap,
     })
+}
+
+/// Adds the OS's provisioning scripts and support files to `files`; returns the scripts in the
+/// order they run, and the bootstrap binary to bake in.
+fn provisioning(
+    variant: &Variant,
+    opts: &RenderOptions,
+    src: &Source,
+    files: &mut BTreeMap<String, Content>,
+) -> Result<(Vec<String>, Option<bootstrap::Picked>), RenderError> {
+    let os = variant.os.as_str();
+    let dir = format!("scripts/{os}");
+    let mut scripts = Vec::new();
+    for name in src.list(&dir)? {
+        if name.starts_with('.') {
+            continue;
+        }
+        check_file_name(&name, &dir, src)?;
+        let rel = format!("{dir}/{name}");
+        files.insert(rel.clone(), Content::Bytes(src.require(&rel)?));
+        scripts.push(rel);
+    }
+    if scripts.is_empty() {
+        return Err(RenderError::Usage(format!(
+            "{}: scripts/{os}/ holds no provisioning scripts",
+            src.describe()
+        )));
+    }
+    for rel in support_files(variant.os) {
+        files.insert(rel.to_string(), Content::Bytes(src.require(rel)?));
+    }
+    Ok((scripts, find_bootstrap(variant, opts)?))
+}
+
+/// The fingerprint over the build directory's files (in path order), the fingerprinted
+/// variables and the switches that decide the image's bytes.
+fn fingerprint(
+    files: &BTreeMap<String, Content>,
+    vars: &PackerVars,
+    variant: &Variant,
+    opts: &RenderOptions,
+    has_bootstrap: bool,
+) -> Result<String, RenderError> {
+    let mut fp = Fingerprint::new();
+    for (rel, content) in files {
+        let (len, digest) = match content {
+            Content::Bytes(b) => (b.len() as u64, sha256_hex(b)),
+            // The bootstrap binary, less its git-commit slot.
+            Content::Copy(path) => {
+                let digest = bootstrap_digest(path).map_err(io("hashing", path))?;
+                let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                (len, digest)
+            }
+        };
+        fp.file(rel, len, &digest);
+    }
+    fp.field("vars", &vars.fingerprinted_json());
+    fp.field(
+        "bootstrap",
+        if has_bootstrap { "present" } else { "absent" },
+    );
+    fp.field("agent_version", &variant.agent_version);
+    fp.field("skip_provisioning", &variant.skip_provisioning.to_string());
+    fp.field("legacy_packer", &opts.legacy_packer.to_string());
+    Ok(fp.finish())
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> RenderError {

@@ -8,6 +8,11 @@
 mod file;
 mod rules;
 
+pub use file::{read_toml, DEFAULT_FILE};
+pub use rules::{
+    arch_example, instance_type_arch, is_prefixed_hex, parse_tags, tag_problem, MAC_TYPES,
+};
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -114,6 +119,16 @@ impl fmt::Display for Arch {
 impl fmt::Display for Distro {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Distro {
+    /// The root device of imagekit's images of this distro (Amazon Linux boots from /dev/xvda).
+    pub fn root_device_name(distro: Option<Distro>) -> &'static str {
+        match distro {
+            Some(Distro::Al2023) => "/dev/xvda",
+            _ => "/dev/sda1",
+        }
     }
 }
 

@@ -5,7 +5,6 @@
 //! `imagekit-bootstrap run` itself: the baked service does, so one boot yields one agent.
 
 pub mod secret;
-pub mod stack_config;
 
 use std::path::Path;
 
@@ -62,11 +61,8 @@ pub fn generate(os: &str, source: ConfigSource<'_>) -> Result<UserData, UsageErr
         }
         ConfigSource::StackConfig(path) => {
             let bytes = read(path)?;
-            let imported = stack_config::import(path, &bytes, os)?;
-            let mut json = serde_json::to_vec_pretty(&imported.config)
-                .expect("a boot config always serializes");
-            json.push(b'\n');
-            (json, imported.unused_keys)
+            let (layer, unused_keys) = from_stack_config(path, &bytes, os)?;
+            (layer_bytes(&layer), unused_keys)
         }
     };
     let script = render(os, &config)?;
@@ -101,6 +97,60 @@ pub fn validate_boot_config(path: &Path, bytes: &[u8]) -> Result<BootConfigLayer
             .map_err(|e| UsageError::new(e.to_string()))?;
     }
     Ok(layer)
+}
+
+/// agent-aws-stack's `config.json`, through the one mapping (`crate::stack::agent_aws_stack`):
+/// the boot config its instances read, and the deploy-time keys that belong to the launch
+/// template and the group instead (sorted).
+fn from_stack_config(
+    path: &Path,
+    bytes: &[u8],
+    os: Os,
+) -> Result<(BootConfigLayer, Vec<String>), UsageError> {
+    use crate::stack::agent_aws_stack::{import, BOOT};
+    let shown = path.display();
+    let imported = import(path, bytes)?;
+    let table = imported.table;
+    if imported.os_given && table.os != Some(os) {
+        return Err(UsageError::new(format!(
+            "{shown}: SEMAPHORE_AGENT_OS is {}, which does not match --os {}",
+            table.os.map(|o| o.as_str()).unwrap_or_default(),
+            os
+        )));
+    }
+    let endpoint = table.endpoint.ok_or_else(|| {
+        UsageError::new(format!(
+            "{shown}: needs SEMAPHORE_ENDPOINT or SEMAPHORE_ORGANIZATION"
+        ))
+    })?;
+    let token_parameter = table.token_parameter.ok_or_else(|| {
+        UsageError::new(format!(
+            "{shown}: needs SEMAPHORE_AGENT_TOKEN_PARAMETER_NAME (the SSM parameter holding the token)"
+        ))
+    })?;
+    let boot_keys = ["endpoint", "token_parameter", "cache_bucket", BOOT];
+    let mut unused: Vec<String> = imported
+        .keys
+        .into_iter()
+        .filter(|(_, into)| !boot_keys.contains(into))
+        .map(|(key, _)| key)
+        .collect();
+    unused.sort();
+    let layer = BootConfigLayer {
+        agent: Some(imagekit_bootstrap::config::AgentKind::Semaphore),
+        endpoint: Some(endpoint),
+        token_parameter: Some(token_parameter),
+        cache_bucket: table.cache_bucket,
+        ..table.boot.unwrap_or_default()
+    };
+    Ok((layer, unused))
+}
+
+/// A boot config built by imagekit (not the user's own bytes), as it reaches the instance.
+pub fn layer_bytes(layer: &BootConfigLayer) -> Vec<u8> {
+    let mut json = serde_json::to_vec_pretty(layer).expect("a boot config always serializes");
+    json.push(b'\n');
+    json
 }
 
 /// Renders the template for `os` around the base64 of `config`, refusing oversize output.

@@ -241,6 +241,13 @@ async fn per_region_build_runs_one_packer_build_per_region() {
     let id = variant["id"].as_str().unwrap();
     let fingerprint = variant["fingerprint"].as_str().unwrap();
 
+    let variables = std::fs::read_to_string(work.join(id).join("variables.pkr.hcl")).unwrap();
+    let declared: Vec<String> = hcl::parse(&variables)
+        .unwrap()
+        .blocks()
+        .map(|b| b.labels[0].as_str().to_string())
+        .collect();
+
     // One `packer build` per region, each with its own runtime var file that moves the build
     // into that region and copies nowhere.
     let calls = std::fs::read_to_string(&log).unwrap();
@@ -262,6 +269,10 @@ async fn per_region_build_runs_one_packer_build_per_region() {
             serde_json::from_slice(&std::fs::read(&var_file).unwrap()).unwrap();
         assert_eq!(vars["region"], region);
         assert_eq!(vars["ami_regions"], serde_json::json!([]));
+        // Every key it sets is declared in the build dir's one variables.pkr.hcl.
+        for key in vars.as_object().unwrap().keys() {
+            assert!(declared.contains(key), "{region}: {key} is not declared");
+        }
         // Each region's Packer streamed its own output under its own prefix.
         out.stderr_contains(&format!("[{id} {region}] ==> amazon-ebs"));
     }

@@ -109,7 +109,7 @@ fn parliament() -> PathBuf {
 }
 
 /// Runs `parliament < policy.json` (its `--file` refuses to run when stdin is not a TTY).
-fn parliament_findings(policy: &[u8]) -> Vec<Value> {
+pub(crate) fn parliament_findings(policy: &[u8]) -> Vec<Value> {
     let run = Cmd::new(parliament())
         .args(["--minimum_severity", "LOW", "--json"])
         .stdin(policy.to_vec())

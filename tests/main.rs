@@ -12,4 +12,5 @@ mod regions;
 mod render;
 mod scale;
 mod spec;
+mod stack;
 mod userdata;

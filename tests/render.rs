@@ -1,6 +1,7 @@
 //! `imagekit render`: the seven variants against real Packer 1.6.6, hcl-rs, shellcheck and
 //! systemd-analyze; snapshots; values travelling as data; the fingerprint; `--check`.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::support::cmd::{files_below, Cmd, Run};
@@ -175,6 +176,78 @@ fn seven_variants_parse_fmt_and_validate_with_packer_1_6() {
         }
         run_in(&dir, &packer(), &["fmt", "-check", "."]).success();
         run_in(&dir, &packer(), &["validate", "."]).success();
+    }
+}
+
+fn keys(value: &serde_json::Value) -> BTreeSet<String> {
+    value.as_object().unwrap().keys().cloned().collect()
+}
+
+/// The `variable` blocks of a file: (with a default, without one).
+fn declarations(body: &hcl::Body) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut with_default = BTreeSet::new();
+    let mut without = BTreeSet::new();
+    for block in body
+        .blocks()
+        .filter(|b| b.identifier.as_str() == "variable")
+    {
+        let name = block.labels[0].as_str().to_string();
+        if block.body.attributes().any(|a| a.key.as_str() == "default") {
+            with_default.insert(name);
+        } else {
+            without.insert(name);
+        }
+    }
+    (with_default, without)
+}
+
+/// One variables.pkr.hcl, the same bytes for every variant, generated from the Rust types that
+/// write the var files: its declarations without a default are exactly the keys of the rendered
+/// var file, those with one exactly the runtime variables `imagekit build` sets, and no OS
+/// template declares a variable of its own. plugins.pkr.hcl pins the amazon plugin to one
+/// exact release.
+#[test]
+fn one_variables_file_declares_exactly_the_var_file_keys() {
+    use imagekit::render::{plugins::AMAZON_PLUGIN_VERSION, vars::RuntimeVars};
+    let runtime = keys(&serde_json::to_value(RuntimeVars::default()).unwrap());
+    let tmp = tempdir();
+    let bin = fake_bootstrap(tmp.path());
+    let mut renders: Vec<(String, Vec<&str>)> = SEVEN
+        .iter()
+        .map(|(id, flags)| (id.to_string(), flags.to_vec()))
+        .collect();
+    let legacy_skip = vec!["--os", "macos", "--skip-provisioning", "--legacy-packer"];
+    renders.push(("macos-mac2.metal-arm64".into(), legacy_skip));
+    let mut first: Option<String> = None;
+    for (id, flags) in &renders {
+        let out = tmp.path().join("out");
+        render(&out, flags, &["--bootstrap-bin", bin.to_str().unwrap()]).success();
+        let dir = out.join(id);
+        let text = std::fs::read_to_string(dir.join("variables.pkr.hcl")).unwrap();
+        assert_eq!(first.get_or_insert_with(|| text.clone()), &text, "{id}");
+        let (with_default, without) = declarations(&parse_hcl(&dir.join("variables.pkr.hcl")));
+        assert_eq!(with_default, runtime, "{id}");
+        assert_eq!(without, keys(&pkrvars(&dir)), "{id}");
+        for file in hcl_files(&dir) {
+            if file != Path::new("variables.pkr.hcl") {
+                let (a, b) = declarations(&parse_hcl(&dir.join(&file)));
+                assert!(
+                    a.is_empty() && b.is_empty(),
+                    "{id}: {} declares {a:?} {b:?}",
+                    file.display()
+                );
+            }
+        }
+        if flags.contains(&"--legacy-packer") {
+            continue;
+        }
+        let plugins = std::fs::read_to_string(dir.join("plugins.pkr.hcl")).unwrap();
+        let pin: serde_json::Value = hcl::from_str(&plugins).unwrap();
+        assert_eq!(
+            pin["packer"]["required_plugins"]["amazon"],
+            serde_json::json!({"version": AMAZON_PLUGIN_VERSION, "source": "github.com/hashicorp/amazon"}),
+            "{id}"
+        );
     }
 }
 
@@ -488,10 +561,11 @@ fn fingerprint_is_stable_and_sensitive() {
     );
     assert_eq!(same, base);
 
-    // Tera is strict: a template naming a value it is not given fails, exit 2, nothing written.
+    // Tera is strict: a partial naming a value it is not given fails, exit 2, nothing written;
+    // the error names the OS template, the partial and the value.
     let broken = tmp.path().join("broken");
     copy_tree(&templates, &broken);
-    let hcl = broken.join("linux.pkr.hcl");
+    let hcl = broken.join("partials/amazon-ebs.hcl");
     let text = std::fs::read_to_string(&hcl).unwrap();
     std::fs::write(
         &hcl,
@@ -506,10 +580,36 @@ fn fingerprint_is_stable_and_sensitive() {
     run.code(2);
     let line = run.one_line_error();
     assert!(
-        line.contains("linux.pkr.hcl") && line.contains("region"),
+        line.contains("linux.pkr.hcl")
+            && line.contains("partials/amazon-ebs.hcl")
+            && line.contains("region"),
         "{line}"
     );
     assert!(!out.exists());
+
+    // A partial's text is part of every OS's rendered template, and so of the fingerprint.
+    let shared = tmp.path().join("shared");
+    copy_tree(&templates, &shared);
+    let partial = shared.join("partials/amazon-ebs.hcl");
+    let text = std::fs::read_to_string(&partial).unwrap();
+    std::fs::write(
+        &partial,
+        text.replace(
+            "iops                  = 3000",
+            "iops                  = 4000",
+        ),
+    )
+    .unwrap();
+    let s_arg = shared.to_str().unwrap();
+    let with_partial = fp(
+        "p",
+        &linux,
+        &["--bootstrap-bin", bin_arg, "--templates", s_arg],
+    );
+    assert_ne!(with_partial, base);
+    let rendered =
+        std::fs::read_to_string(tmp.path().join("p").join(id).join("linux.pkr.hcl")).unwrap();
+    assert!(rendered.contains("= 4000"), "{rendered}");
 
     // One script byte.
     let script = templates.join("scripts/linux/20-agent.sh");
@@ -805,15 +905,21 @@ fn every_image_has_what_an_agent_image_needs() {
                 assert_eq!(a("ssh_clear_authorized_keys"), "true", "{id}");
             }
         }
+        let vars = pkrvars(&dir);
+        let timeout = if os == "windows" {
+            "winrm_timeout"
+        } else {
+            "ssh_timeout"
+        };
+        assert_eq!(a(timeout), "var.communicator_timeout", "{id}");
         if os == "macos" {
-            assert_eq!(a("ssh_timeout"), "\"2h\"");
+            assert_eq!(vars["communicator_timeout"], "2h");
             let polling = block(&src, "aws_polling").unwrap();
             assert_eq!(attr(polling, "delay_seconds").unwrap(), "60");
             assert_eq!(attr(polling, "max_attempts").unwrap(), "60");
             let placement = block(&src, "placement").unwrap();
             assert_eq!(attr(placement, "tenancy").unwrap(), "\"host\"");
         }
-        let vars = pkrvars(&dir);
         for key in [
             "imagekit:fingerprint",
             "imagekit:os",

@@ -1,7 +1,8 @@
 //! `imagekit scale` against moto (the ASG and the SSM token) and the CI API stand-in, for each
 //! CI system; and Lambda mode against a Runtime API stand-in.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support;
-use crate::support::ci_api::{CiApi, Fault};
+use crate::support::ci_api::{self, CiApi, Fault};
 use crate::support::cmd::Cmd;
 use crate::support::lambda_api::{self, LambdaApi};
 use crate::support::moto::Account;
@@ -50,6 +51,11 @@ impl Fleet {
 
     /// `imagekit scale` for `ci` against the stand-in, plus `extra` flags.
     fn scale(&self, ci: &str, api: &CiApi, extra: &[&str]) -> Cmd {
+        self.scale_at(ci, &api.url(), extra)
+    }
+
+    /// As [`Fleet::scale`], with `--endpoint` as given.
+    fn scale_at(&self, ci: &str, endpoint: &str, extra: &[&str]) -> Cmd {
         let mut cmd = Cmd::imagekit()
             .envs(self.account.env())
             .args([
@@ -61,12 +67,7 @@ impl Fleet {
                 "--ci",
                 ci,
             ])
-            .args([
-                "--token-parameter",
-                &self.parameter,
-                "--endpoint",
-                &api.url(),
-            ]);
+            .args(["--token-parameter", &self.parameter, "--endpoint", endpoint]);
         cmd = match ci {
             "buildkite" => cmd.args(["--queue", "linux-large"]),
             "circleci" => cmd.args(["--resource-class", "imagekit/linux-large"]),
@@ -168,20 +169,25 @@ fn assert_no_secret(secret: &str, texts: &[&str]) {
     }
 }
 
-/// The stand-in saw the right path, query and token for `ci`.
+/// The stand-in saw the right path, query and token for `ci`, and answered each request 200.
+/// CircleCI's are the v3 runner paths: the stand-in serves no other.
 fn assert_asked_right(ci: &str, api: &CiApi) {
     let seen = api.requests();
     assert!(!seen.is_empty());
     for s in &seen {
         assert!(s.authorized, "{ci}: request without the right token: {s:?}");
+        assert_eq!(s.status, 200, "{ci}: {s:?}");
         match ci {
-            "semaphore" => assert_eq!(s.path, "/api/v1/self_hosted_agents/metrics"),
+            "semaphore" => assert_eq!(s.path, ci_api::SEMAPHORE_METRICS),
             "buildkite" => {
-                assert_eq!(s.path, "/v3/metrics/queue");
+                assert_eq!(s.path, ci_api::BUILDKITE_QUEUE);
                 assert_eq!(s.query.get("name").map(String::as_str), Some("linux-large"));
             }
             _ => {
-                assert!(s.path == "/api/v2/tasks" || s.path == "/api/v2/tasks/running");
+                assert!(
+                    s.path == ci_api::CIRCLECI_UNCLAIMED || s.path == ci_api::CIRCLECI_RUNNING,
+                    "{s:?}"
+                );
                 assert_eq!(
                     s.query.get("resource-class").map(String::as_str),
                     Some("imagekit/linux-large")
@@ -190,8 +196,8 @@ fn assert_asked_right(ci: &str, api: &CiApi) {
         }
     }
     if ci == "circleci" {
-        assert!(seen.iter().any(|s| s.path == "/api/v2/tasks"));
-        assert!(seen.iter().any(|s| s.path == "/api/v2/tasks/running"));
+        assert!(seen.iter().any(|s| s.path == ci_api::CIRCLECI_UNCLAIMED));
+        assert!(seen.iter().any(|s| s.path == ci_api::CIRCLECI_RUNNING));
     }
 }
 
@@ -322,15 +328,15 @@ async fn fault_then_recovery(ci: &str, fault: Fault, expect: &str) {
     assert_eq!(first["action"], "keep");
     assert_eq!(first["desired"], 1);
     assert!(first["error"].as_str().unwrap().contains(expect), "{first}");
-    assert_eq!(
-        fleet.desired().await,
-        1,
-        "{ci}: a failed read changes nothing"
-    );
 
+    // The next tick still has to raise the group: so the failed one changed nothing. (Asking
+    // moto here instead raced that tick, one interval later, on a loaded machine.)
     let second = daemon.next_tick();
     assert_eq!(second["ok"], true, "{second}");
-    assert_eq!(second["action"], "raise");
+    assert_eq!(
+        second["action"], "raise",
+        "{ci}: a failed read changes nothing"
+    );
     assert_eq!(fleet.desired().await, 5, "{ci}: the next tick recovers");
 
     let (code, stdout, stderr) = daemon.stop();
@@ -379,8 +385,106 @@ async fn circleci_timeout_changes_nothing_and_next_tick_recovers() {
     fault_then_recovery("circleci", SLOW, "timed out after 1s").await;
 }
 
-/// A 401 makes the scaler re-read the token: it is read once, and again only after the 401.
-async fn unauthorized_rereads_token(ci: &str) {
+/// The status each service answers to a well-formed token it does not hold: Semaphore's
+/// metrics handler 404 (its auth middleware's 401 is only for a missing or malformed header),
+/// the others 401.
+fn refusal(ci: &str) -> u16 {
+    if ci == "semaphore" {
+        404
+    } else {
+        401
+    }
+}
+
+fn ssm_reads(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.contains("read the CI API token from SSM"))
+        .count()
+}
+
+/// A rotation as it should be done (the new token into SSM, then the old one revoked): the kept
+/// token is refused, the same tick reads SSM again and retries, and no tick fails.
+async fn daemon_keeps_scaling_across_a_token_rotation(ci: &str) {
+    let fleet = Fleet::new(0, 10, 0).await;
+    let api = CiApi::start(&fleet.token);
+    api.set_queue(2, 0);
+    let daemon = Daemon::spawn(fleet.scale(ci, &api, &["--json", "--interval", "1s"]));
+
+    let first = daemon.next_tick();
+    assert_eq!(first["action"], "raise", "{first}");
+    assert_eq!(fleet.desired().await, 2);
+
+    let rotated = format!("rotated-{}-s3cr3t", fleet.account.id);
+    fleet.put_token(&rotated).await;
+    api.set_token(&rotated);
+    api.set_queue(4, 0);
+    let mut ticks = vec![first];
+    while ticks.last().unwrap()["target"] != 4 {
+        assert!(ticks.len() < 10, "no tick saw the queue of 4: {ticks:?}");
+        ticks.push(daemon.next_tick());
+    }
+    let (_, stdout, stderr) = daemon.stop();
+    for tick in &ticks {
+        assert_eq!(
+            tick["ok"], true,
+            "{ci}: a tick failed across the rotation: {tick}"
+        );
+    }
+    assert_eq!(
+        fleet.desired().await,
+        4,
+        "{ci}: still scaling after the rotation"
+    );
+
+    // The old token was refused exactly once, and the retry right after it was accepted.
+    let seen = api.requests();
+    let refused: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].status != 200).collect();
+    assert_eq!(refused.len(), 1, "{ci}: {seen:?}");
+    let i = refused[0];
+    assert_eq!(seen[i].status, refusal(ci), "{ci}: {:?}", seen[i]);
+    assert!(!seen[i].authorized);
+    assert!(
+        seen[i + 1].authorized && seen[i + 1].status == 200,
+        "{ci}: {seen:?}"
+    );
+    assert_eq!(
+        seen[i].path,
+        seen[i + 1].path,
+        "{ci}: the same GET, retried"
+    );
+    assert_eq!(
+        ssm_reads(&stderr),
+        2,
+        "once at start, once on the refusal\n{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("answered {} to the kept token", refusal(ci))),
+        "{stderr}"
+    );
+    assert_no_secret(&fleet.token, &[&stdout, &stderr]);
+    assert_no_secret(&rotated, &[&stdout, &stderr]);
+}
+
+#[tokio::test]
+async fn semaphore_daemon_keeps_scaling_across_a_token_rotation_answered_404() {
+    daemon_keeps_scaling_across_a_token_rotation("semaphore").await;
+}
+
+#[tokio::test]
+async fn buildkite_daemon_keeps_scaling_across_a_token_rotation() {
+    daemon_keeps_scaling_across_a_token_rotation("buildkite").await;
+}
+
+#[tokio::test]
+async fn circleci_daemon_keeps_scaling_across_a_token_rotation() {
+    daemon_keeps_scaling_across_a_token_rotation("circleci").await;
+}
+
+/// A token refused as just read from SSM (revoked before SSM was updated): the tick fails with
+/// one line saying the token was refused, without reading SSM twice; each next tick reads it
+/// again, and the first after SSM is fixed scales.
+async fn refused_token_fails_the_tick_then_ssm_is_read_again(ci: &str) {
     let fleet = Fleet::new(0, 10, 0).await;
     let rotated = format!("rotated-{}-s3cr3t", fleet.account.id);
     let api = CiApi::start(&rotated);
@@ -389,39 +493,223 @@ async fn unauthorized_rereads_token(ci: &str) {
 
     let first = daemon.next_tick();
     assert_eq!(first["ok"], false, "{first}");
-    assert!(first["error"].as_str().unwrap().contains("401"), "{first}");
+    assert_eq!(first["action"], "keep");
+    let error = first["error"].as_str().unwrap();
+    assert!(error.contains("the token was refused"), "{error}");
+    assert!(
+        error.contains(&format!("answered {}", refusal(ci))),
+        "{error}"
+    );
+    assert!(error.contains(&fleet.parameter), "{error}");
     assert_eq!(fleet.desired().await, 0);
     fleet.put_token(&rotated).await;
 
-    let second = daemon.next_tick();
-    assert_eq!(second["action"], "raise", "{second}");
-    let third = daemon.next_tick();
-    assert_eq!(third["action"], "keep", "{third}");
+    // A tick may start before the new value is in SSM; each such tick fails the same way.
+    let mut ticks = vec![first];
+    while ticks.last().unwrap()["ok"] != true {
+        assert!(ticks.len() < 6, "{ci}: never recovered: {ticks:?}");
+        let tick = daemon.next_tick();
+        if tick["ok"] != true {
+            assert!(
+                tick["error"].as_str().unwrap().contains("refused"),
+                "{tick}"
+            );
+        }
+        ticks.push(tick);
+    }
+    assert_eq!(ticks.last().unwrap()["action"], "raise");
+    let after = daemon.next_tick();
+    assert_eq!(after["action"], "keep", "{after}");
     assert_eq!(fleet.desired().await, 2);
 
     let (_, stdout, stderr) = daemon.stop();
-    let reads = stderr
+    assert_eq!(
+        ssm_reads(&stderr),
+        ticks.len(),
+        "{ci}: one SSM read per failing tick, one for the tick that scaled, none after\n{stderr}"
+    );
+    let warn = stderr
         .lines()
-        .filter(|l| l.contains("read the CI API token from SSM"))
-        .count();
-    assert_eq!(reads, 2, "once at start, once after the 401:\n{stderr}");
+        .find(|l| l.contains("the token was refused"))
+        .unwrap_or_else(|| panic!("no line says the token was refused:\n{stderr}"));
+    assert!(warn.contains("WARN"), "{warn}");
     assert_no_secret(&fleet.token, &[&stdout, &stderr]);
     assert_no_secret(&rotated, &[&stdout, &stderr]);
 }
 
 #[tokio::test]
-async fn semaphore_401_rereads_the_token() {
-    unauthorized_rereads_token("semaphore").await;
+async fn semaphore_refused_token_fails_the_tick_then_ssm_is_read_again() {
+    refused_token_fails_the_tick_then_ssm_is_read_again("semaphore").await;
 }
 
 #[tokio::test]
-async fn buildkite_401_rereads_the_token() {
-    unauthorized_rereads_token("buildkite").await;
+async fn buildkite_refused_token_fails_the_tick_then_ssm_is_read_again() {
+    refused_token_fails_the_tick_then_ssm_is_read_again("buildkite").await;
 }
 
 #[tokio::test]
-async fn circleci_401_rereads_the_token() {
-    unauthorized_rereads_token("circleci").await;
+async fn circleci_refused_token_fails_the_tick_then_ssm_is_read_again() {
+    refused_token_fails_the_tick_then_ssm_is_read_again("circleci").await;
+}
+
+#[tokio::test]
+async fn buildkite_endpoint_is_taken_with_or_without_v3() {
+    for suffix in ["", "/v3", "/v3/"] {
+        let fleet = Fleet::new(0, 10, 0).await;
+        let api = CiApi::start(&fleet.token);
+        api.set_queue(3, 0);
+        let endpoint = format!("{}{suffix}", api.url());
+        let out = fleet
+            .scale_at("buildkite", &endpoint, &["--once", "--json"])
+            .run();
+        out.success();
+        assert_eq!(one_tick(&out.stdout())["desired"], 3, "{endpoint}");
+        assert_asked_right("buildkite", &api);
+    }
+}
+
+#[tokio::test]
+async fn buildkite_poll_duration_header_raises_the_interval() {
+    let fleet = Fleet::new(0, 10, 0).await;
+    let api = CiApi::start(&fleet.token);
+    api.set_poll_duration(Some("3"));
+    let daemon = Daemon::spawn(fleet.scale("buildkite", &api, &["--json", "--interval", "1s"]));
+    let raised = daemon.next_tick();
+    assert_eq!(raised["ok"], true, "{raised}");
+    assert_eq!(
+        raised["interval_ms"], 3000,
+        "at least what the API asks: {raised}"
+    );
+
+    // A poll duration below --interval leaves it, and one no longer sent is no longer kept.
+    api.set_poll_duration(Some("0"));
+    let below = daemon.next_tick();
+    assert_eq!(below["interval_ms"], 1000, "{below}");
+    api.set_poll_duration(None);
+    let gone = daemon.next_tick();
+    assert_eq!(gone["interval_ms"], 1000, "{gone}");
+    let (_, _, stderr) = daemon.stop();
+    assert!(
+        stderr.contains(
+            "Buildkite asks for at least 3s between polls (Buildkite-Agent-Metrics-Poll-Duration)"
+        ),
+        "{stderr}"
+    );
+    // What is not asserted: the wall-clock gap between ticks (no test times the machine). The
+    // daemon's loop and Lambda's both schedule the next tick from the same Scaler::interval that
+    // fills `interval_ms`.
+}
+
+#[tokio::test]
+async fn overprovision_adds_spares_only_while_jobs_are_queued_or_running() {
+    let fleet = Fleet::new(0, 10, 0).await;
+    let api = CiApi::start(&fleet.token);
+    let flags = ["--once", "--json", "--overprovision", "2"];
+    let empty = fleet.scale("semaphore", &api, &flags).run();
+    empty.success();
+    let tick = one_tick(&empty.stdout());
+    assert_eq!(tick["action"], "keep", "{tick}");
+    assert_eq!(tick["target"], 0, "no spares on an empty queue: {tick}");
+    empty.stderr_contains("no spares on an empty queue");
+    assert_eq!(fleet.desired().await, 0);
+
+    // One job running, none waiting: the spares come.
+    api.set_queue(0, 1);
+    let busy = fleet.scale("semaphore", &api, &flags).run();
+    busy.success();
+    let tick = one_tick(&busy.stdout());
+    assert_eq!(tick["target"], 3, "{tick}");
+    busy.stderr_contains("+ overprovision 2 within [0, 10] → 3");
+    assert_eq!(fleet.desired().await, 3);
+}
+
+/// One raw GET to the stand-in: (status, content type, body, poll-duration header).
+fn raw_get(api: &CiApi, path: &str, header: Option<(&str, &str)>) -> (u16, String, String, String) {
+    let mut stream = TcpStream::connect(api.addr).unwrap();
+    let auth = header
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: ci\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let field = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+            .unwrap_or_default()
+    };
+    let poll = field("buildkite-agent-metrics-poll-duration");
+    (status, field("content-type"), body.to_string(), poll)
+}
+
+/// The stand-in's rules themselves, each as its source has it (cited in standins/src/ci_api.rs),
+/// so the scaler's tests cannot pass against a stand-in that answers the way the scaler expects.
+#[test]
+fn ci_api_stand_in_refuses_tokens_as_the_real_services_do() {
+    let api = CiApi::start("tok");
+    api.set_queue(3, 1);
+    let sem = ci_api::SEMAPHORE_METRICS;
+    // Semaphore: 401 only for a missing or malformed header; a well-formed unknown token is 404.
+    let (status, kind, body, _) = raw_get(&api, sem, None);
+    assert_eq!(
+        (status, kind.as_str(), body.as_str()),
+        (401, "text/plain; charset=utf-8", "Unauthorized\n")
+    );
+    assert_eq!(
+        raw_get(&api, sem, Some(("Authorization", "Bearer tok"))).0,
+        401
+    );
+    assert_eq!(
+        raw_get(&api, sem, Some(("Authorization", "Token Token tok"))).0,
+        401
+    );
+    let (status, _, body, _) = raw_get(&api, sem, Some(("Authorization", "Token old")));
+    assert_eq!((status, body.as_str()), (404, "Not Found\n"));
+    let (status, kind, body, _) = raw_get(&api, sem, Some(("Authorization", "Token tok")));
+    assert_eq!((status, kind.as_str()), (200, "application/json"));
+    let metrics: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(metrics["jobs"]["queued"], 3);
+    assert_eq!(metrics["jobs"]["running"], 1);
+    assert!(metrics["agents"]["idle"].is_number() && metrics["agents"]["occupied"].is_number());
+
+    // Buildkite: a refused agent token is 401 with a JSON message; the poll duration is a header.
+    let bk = format!("{}?name=q", ci_api::BUILDKITE_QUEUE);
+    let (status, kind, body, _) = raw_get(&api, &bk, Some(("Authorization", "Token old")));
+    assert_eq!((status, kind.as_str()), (401, "application/json"));
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["message"].is_string());
+    api.set_poll_duration(Some("15"));
+    let (status, _, body, poll) = raw_get(&api, &bk, Some(("Authorization", "Token tok")));
+    assert_eq!((status, poll.as_str()), (200, "15"));
+    let metrics: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(metrics["jobs"]["scheduled"], 3);
+    assert!(metrics["organization"]["slug"].is_string());
+
+    // CircleCI: the v3 runner paths with Circle-Token; the old v2 paths are not served.
+    let rc = "?resource-class=ns%2Fname";
+    for (path, field, count) in [
+        (ci_api::CIRCLECI_UNCLAIMED, "unclaimed_task_count", 3),
+        (ci_api::CIRCLECI_RUNNING, "running_runner_tasks", 1),
+    ] {
+        let url = format!("{path}{rc}");
+        assert_eq!(raw_get(&api, &url, Some(("Circle-Token", "old"))).0, 401);
+        let (status, _, body, _) = raw_get(&api, &url, Some(("Circle-Token", "tok")));
+        assert_eq!(status, 200);
+        let counts: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(counts[field], count, "{path}: {counts}");
+    }
+    for old in ["/api/v2/tasks", "/api/v2/tasks/running"] {
+        let url = format!("{old}{rc}");
+        assert_eq!(
+            raw_get(&api, &url, Some(("Circle-Token", "tok"))).0,
+            404,
+            "{old}"
+        );
+    }
 }
 
 #[tokio::test]

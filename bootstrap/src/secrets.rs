@@ -11,6 +11,7 @@ use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use tokio::time::Instant;
 
 pub use crate::aws::backoff::Backoff;
+use crate::aws::failure::is_throttling;
 use crate::aws::retry::{self, Schedule};
 
 /// A secret whose `Debug` and `Display` never show it. Read it with [`Token::expose`].
@@ -117,10 +118,8 @@ async fn get_once(ssm: &aws_sdk_ssm::Client, name: &str, region: &str) -> Result
             throttled: false,
         });
     }
-    let throttled = matches!(
-        code.as_str(),
-        "ThrottlingException" | "Throttling" | "TooManyRequestsException"
-    ) || matches!(&err, SdkError::ServiceError(e) if e.raw().status().as_u16() == 429);
+    let throttled = is_throttling(&code)
+        || matches!(&err, SdkError::ServiceError(e) if e.raw().status().as_u16() == 429);
     let message = match err.message() {
         Some(m) if !code.is_empty() => format!("{code}: {m}"),
         _ if !code.is_empty() => code.clone(),

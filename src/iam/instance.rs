@@ -4,15 +4,29 @@ use super::scope::{self, Scope};
 use super::{Policy, Statement};
 use crate::exit::UsageError;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct InstanceOptions {
     /// The token parameter (and any other the bootstrap reads).
     pub ssm_parameters: Vec<String>,
     pub config_parameter: Option<String>,
+    /// ARN or key id.
     pub kms_key: Option<String>,
     pub cache_bucket: Option<String>,
     pub asg_name: Option<String>,
-    pub log_group_prefix: String,
+    pub logs: LogGroups,
+    /// Session Manager shells (the agent of Systems Manager registers and opens channels), with
+    /// only the actions that needs: `AmazonSSMManagedInstanceCore` would also allow
+    /// `ssm:GetParameter` on every parameter, the token's included.
+    pub session_manager: bool,
+}
+
+/// Which CloudWatch Logs groups the instances write to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogGroups {
+    /// Any group under a prefix, created on first use (`iam-policy instance`).
+    Prefix(String),
+    /// Exactly these groups, which exist already (a stack creates them).
+    Exact(Vec<String>),
 }
 
 pub fn policy(scope: &Scope, opts: &InstanceOptions) -> Result<Policy, UsageError> {
@@ -36,16 +50,13 @@ pub fn policy(scope: &Scope, opts: &InstanceOptions) -> Result<Policy, UsageErro
     if let Some(asg) = &opts.asg_name {
         scope::check_asg_name("--asg-name", asg)?;
     }
-    let prefix = &opts.log_group_prefix;
-    if prefix.is_empty()
-        || prefix.len() > 400
-        || !prefix
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/' | b'#'))
-    {
-        return Err(UsageError::new(format!(
-            "--log-group-prefix: `{prefix}` is not a CloudWatch Logs group name prefix"
-        )));
+    match &opts.logs {
+        LogGroups::Prefix(prefix) => check_log_group_name("--log-group-prefix", prefix)?,
+        LogGroups::Exact(names) => {
+            for name in names {
+                check_log_group_name("log group", name)?;
+            }
+        }
     }
 
     let mut statements = Vec::new();
@@ -63,7 +74,7 @@ pub fn policy(scope: &Scope, opts: &InstanceOptions) -> Result<Policy, UsageErro
 
     let (via_ssm, via_wildcard) = scope.via_service("ssm");
     let keys = match &opts.kms_key {
-        Some(key) => vec![key.clone()],
+        Some(key) => scope::kms_key_arns(scope, key),
         None => scope.arns("kms", "key/*"),
     };
     statements.push(
@@ -110,19 +121,85 @@ pub fn policy(scope: &Scope, opts: &InstanceOptions) -> Result<Policy, UsageErro
         ["*"],
     ));
 
-    statements.push(Statement::allow(
-        "WriteLogs",
-        [
-            "logs:CreateLogGroup",
-            "logs:CreateLogStream",
-            "logs:PutLogEvents",
-            "logs:DescribeLogStreams",
-        ],
-        [
-            scope.arns("logs", &format!("log-group:{prefix}*")),
-            scope.arns("logs", &format!("log-group:{prefix}*:log-stream:*")),
-        ]
-        .concat(),
-    ));
+    statements.push(logs_statement(scope, &opts.logs));
+    if opts.session_manager {
+        statements.extend(session_manager_statements(scope));
+    }
     Ok(Policy::new(statements))
+}
+
+/// Log group names: letters, digits and `_ . - / #`.
+fn check_log_group_name(what: &str, name: &str) -> Result<(), UsageError> {
+    if name.is_empty()
+        || name.len() > 400
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/' | b'#'))
+    {
+        return Err(UsageError::new(format!(
+            "{what}: `{name}` is not a CloudWatch Logs group name (letters, digits, _ . - / #)"
+        )));
+    }
+    Ok(())
+}
+
+fn logs_statement(scope: &Scope, logs: &LogGroups) -> Statement {
+    match logs {
+        LogGroups::Prefix(prefix) => Statement::allow(
+            "WriteLogs",
+            [
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            [
+                scope.arns("logs", &format!("log-group:{prefix}*")),
+                scope.arns("logs", &format!("log-group:{prefix}*:log-stream:*")),
+            ]
+            .concat(),
+        ),
+        // The groups exist: no CreateLogGroup, and no wildcard in the group's name.
+        LogGroups::Exact(names) => Statement::allow(
+            "WriteOwnLogGroups",
+            [
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:DescribeLogStreams",
+            ],
+            names
+                .iter()
+                .flat_map(|name| {
+                    [
+                        scope.arns("logs", &format!("log-group:{name}")),
+                        scope.arns("logs", &format!("log-group:{name}:log-stream:*")),
+                    ]
+                    .concat()
+                })
+                .collect::<Vec<_>>(),
+        ),
+    }
+}
+
+/// What the Systems Manager agent needs for Session Manager, as AWS's own
+/// `AWSCloud9SSMInstanceProfile` grants it: register the instance, open its message channels.
+/// The channels have no resource-level scope.
+fn session_manager_statements(scope: &Scope) -> [Statement; 2] {
+    [
+        Statement::allow(
+            "SessionManagerRegisterInstance",
+            ["ssm:UpdateInstanceInformation"],
+            scope.arns("ec2", "instance/*"),
+        ),
+        Statement::allow(
+            "SessionManagerChannelsWithoutResourceScope",
+            [
+                "ssmmessages:CreateControlChannel",
+                "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel",
+                "ssmmessages:OpenDataChannel",
+            ],
+            ["*"],
+        ),
+    ]
 }

@@ -36,7 +36,8 @@ pub fn from_command(command: &IamPolicyCommand) -> Result<Policy, UsageError> {
                 kms_key: kms_key.clone(),
                 cache_bucket: cache_bucket.clone(),
                 asg_name: asg_name.clone(),
-                log_group_prefix: log_group_prefix.clone(),
+                logs: instance::LogGroups::Prefix(log_group_prefix.clone()),
+                session_manager: false,
             },
         ),
         IamPolicyCommand::Scaler {
@@ -52,6 +53,8 @@ pub fn from_command(command: &IamPolicyCommand) -> Result<Policy, UsageError> {
                 asg_name: asg_name.clone(),
                 kms_key: kms_key.clone(),
                 metrics_namespace: metrics_namespace.clone(),
+                suspend_processes: false,
+                lambda_log_group: None,
             },
         ),
     }

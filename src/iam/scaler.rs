@@ -9,8 +9,13 @@ use crate::exit::UsageError;
 pub struct ScalerOptions {
     pub token_parameter: String,
     pub asg_name: String,
+    /// ARN or key id.
     pub kms_key: Option<String>,
     pub metrics_namespace: String,
+    /// Also suspend the group's processes: AZ rebalancing terminates instances mid-job.
+    pub suspend_processes: bool,
+    /// As a Lambda: the function's own log group, which exists already.
+    pub lambda_log_group: Option<String>,
 }
 
 pub fn policy(scope: &Scope, opts: &ScalerOptions) -> Result<Policy, UsageError> {
@@ -28,10 +33,10 @@ pub fn policy(scope: &Scope, opts: &ScalerOptions) -> Result<Policy, UsageError>
 
     let (via_ssm, via_wildcard) = scope.via_service("ssm");
     let keys = match &opts.kms_key {
-        Some(key) => vec![key.clone()],
+        Some(key) => scope::kms_key_arns(scope, key),
         None => scope.arns("kms", "key/*"),
     };
-    Ok(Policy::new(vec![
+    let mut statements = vec![
         Statement::allow(
             "ReadCiToken",
             ["ssm:GetParameter"],
@@ -62,5 +67,24 @@ pub fn policy(scope: &Scope, opts: &ScalerOptions) -> Result<Policy, UsageError>
             "cloudwatch:namespace",
             [ns.clone()],
         ),
-    ]))
+    ];
+    if opts.suspend_processes {
+        statements.push(Statement::allow(
+            "SuspendAzRebalancing",
+            ["autoscaling:SuspendProcesses"],
+            scope::asg_arns(scope, &opts.asg_name),
+        ));
+    }
+    if let Some(group) = &opts.lambda_log_group {
+        statements.push(Statement::allow(
+            "WriteOwnLogGroup",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [
+                scope.arns("logs", &format!("log-group:{group}")),
+                scope.arns("logs", &format!("log-group:{group}:log-stream:*")),
+            ]
+            .concat(),
+        ));
+    }
+    Ok(Policy::new(statements))
 }

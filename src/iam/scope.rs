@@ -9,7 +9,15 @@ pub struct Scope {
     pub regions: Vec<String>,
     /// `None` means any account (`*`).
     pub account: Option<String>,
+    /// The partition's DNS suffix, for `kms:ViaService`.
+    pub url_suffix: String,
 }
+
+/// CloudFormation's pseudo parameters, which [`Scope::stack`] writes into ARNs.
+pub const STACK_PARTITION: &str = "${AWS::Partition}";
+pub const STACK_REGION: &str = "${AWS::Region}";
+pub const STACK_ACCOUNT: &str = "${AWS::AccountId}";
+pub const STACK_URL_SUFFIX: &str = "${AWS::URLSuffix}";
 
 impl Scope {
     /// Validates the flags before any policy is built.
@@ -37,7 +45,24 @@ impl Scope {
             partition: partition.to_string(),
             regions: regions.to_vec(),
             account: account.map(str::to_string),
+            url_suffix: if partition == "aws-cn" {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            }
+            .to_string(),
         })
+    }
+
+    /// The stack's own partition, region and account, as pseudo parameters that CloudFormation
+    /// fills at deploy time (`Fn::Sub`): a template renders offline and is scoped exactly.
+    pub fn stack() -> Scope {
+        Scope {
+            partition: STACK_PARTITION.to_string(),
+            regions: vec![STACK_REGION.to_string()],
+            account: Some(STACK_ACCOUNT.to_string()),
+            url_suffix: STACK_URL_SUFFIX.to_string(),
+        }
     }
 
     pub fn account(&self) -> &str {
@@ -77,11 +102,7 @@ impl Scope {
 
     /// `<service>.<region>.amazonaws.com` for `kms:ViaService`, and whether it holds a wildcard.
     pub fn via_service(&self, service: &str) -> (Vec<String>, bool) {
-        let suffix = if self.partition == "aws-cn" {
-            "amazonaws.com.cn"
-        } else {
-            "amazonaws.com"
-        };
+        let suffix = &self.url_suffix;
         let values = self
             .region_fields()
             .into_iter()
@@ -133,21 +154,44 @@ pub fn asg_arns(scope: &Scope, name: &str) -> Vec<String> {
     )
 }
 
-/// A KMS key ARN (`arn:<partition>:kms:<region>:<account>:key/<id>`).
-pub fn check_kms_key(flag: &str, arn: &str) -> Result<(), UsageError> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ok = parts.len() == 6
+/// A KMS key: its ARN (`arn:<partition>:kms:<region>:<account>:key/<id>`), or its key id (a
+/// UUID, or `mrk-` and 32 hex digits for a multi-Region key), as agent-aws-stack takes it.
+pub fn check_kms_key(flag: &str, key: &str) -> Result<(), UsageError> {
+    let parts: Vec<&str> = key.splitn(6, ':').collect();
+    let arn = parts.len() == 6
         && parts[0] == "arn"
         && parts[2] == "kms"
         && parts[5].starts_with("key/")
         && parts[5].len() > 4
-        && !arn.contains(['*', '?']);
-    if ok {
+        && !key.contains(['*', '?']);
+    if arn || is_kms_key_id(key) {
         Ok(())
     } else {
         Err(UsageError::new(format!(
-            "{flag}: `{arn}` is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)"
+            "{flag}: `{key}` is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) or key id"
         )))
+    }
+}
+
+fn is_kms_key_id(key: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(rest) = key.strip_prefix("mrk-") {
+        return hex(rest, 32);
+    }
+    let groups: Vec<&str> = key.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(group, n)| hex(group, n))
+}
+
+/// The ARNs a checked KMS key stands for: the ARN itself, or the key id in the scope's regions.
+pub fn kms_key_arns(scope: &Scope, key: &str) -> Vec<String> {
+    if key.starts_with("arn:") {
+        vec![key.to_string()]
+    } else {
+        scope.arns("kms", &format!("key/{key}"))
     }
 }
 
@@ -169,6 +213,24 @@ pub fn check_bucket(flag: &str, bucket: &str) -> Result<(), UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kms_keys_by_arn_or_id() {
+        for ok in [
+            "arn:aws:kms:us-east-1:123456789012:key/2f1c9a0e-7b3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "2f1c9a0e-7b3d-4e5f-8a9b-0c1d2e3f4a5b",
+            "mrk-0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(check_kms_key("k", ok).is_ok(), "{ok}");
+        }
+        for bad in ["alias/aws/ssm", "2f1c9a0e", "arn:aws:kms:*:*:key/*", ""] {
+            assert!(check_kms_key("k", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            kms_key_arns(&Scope::stack(), "2f1c9a0e-7b3d-4e5f-8a9b-0c1d2e3f4a5b"),
+            ["arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/2f1c9a0e-7b3d-4e5f-8a9b-0c1d2e3f4a5b"]
+        );
+    }
 
     #[test]
     fn parameter_arn_drops_the_leading_slash() {

@@ -45,6 +45,13 @@ impl Source {
         }
     }
 
+    /// The bytes of `rel`; a tree without it is bad input (exit 2).
+    pub fn require(&self, rel: &str) -> Result<Vec<u8>, RenderError> {
+        self.read(rel)?
+            .map(Cow::into_owned)
+            .ok_or_else(|| RenderError::Usage(format!("{}: {rel} is missing", self.describe())))
+    }
+
     /// Names of the regular files directly in `rel_dir`, sorted; empty when it does not exist.
     pub fn list(&self, rel_dir: &str) -> Result<Vec<String>, RenderError> {
         let mut names: Vec<String> = match self {

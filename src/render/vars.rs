@@ -1,41 +1,84 @@
-//! The values Packer reads from `imagekit.auto.pkrvars.json`. serde_json does all the escaping;
-//! no value is ever written into HCL text.
+//! The values Packer reads: `imagekit.auto.pkrvars.json` ([`PackerVars`], written by render)
+//! and `imagekit build`'s own var file ([`RuntimeVars`]). serde_json does all the escaping; no
+//! value is ever written into HCL text. `variables.pkr.hcl` is derived from these two types
+//! (see [`super::variables`]): each field's doc comment is its Packer `description`.
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::spec::{Arch, Distro, HostPlacement, Os, Variant};
 
-/// Every template declares exactly these variables (plus the runtime ones, see
-/// [`RUNTIME_VARIABLES`]).
-#[derive(Debug, Clone, Serialize)]
+/// One variant's values, in the var file Packer loads from the build directory by itself.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct PackerVars {
+    /// The AMI's name: imagekit-<os>-<release>-<arch>-<first 12 hex of the fingerprint>.
     pub ami_name: String,
+    /// The AMI's description.
     pub ami_description: String,
+    /// The sha256 over everything that decides the image's bytes.
     pub fingerprint: String,
+    /// The region the build instance runs in.
     pub region: String,
+    /// The regions the AMI is copied to after the build.
     pub ami_regions: Vec<String>,
+    /// The build instance's type.
     pub instance_type: String,
+    /// The base AMI's ID; empty to find it with source_ami_filters and source_ami_owners.
     pub source_ami: String,
+    /// The accounts whose AMIs the base-image filter considers.
     pub source_ami_owners: Vec<String>,
+    /// The filters that find the newest base AMI.
     pub source_ami_filters: BTreeMap<String, String>,
+    /// The user Packer connects as.
     pub communicator_username: String,
+    /// How long Packer waits for SSH or WinRM to come up (a Mac boots slowly).
+    pub communicator_timeout: String,
+    /// The root volume's size in GiB.
     pub volume_size: u32,
+    /// The base AMI's root device.
     pub root_device_name: String,
+    /// The CI agent release the image installs.
     pub agent_version: String,
     /// The bootstrap binary's sha256, which the provisioner re-checks on the builder before
     /// installing it; empty without a binary.
     pub bootstrap_sha256: String,
+    /// The provisioning scripts, relative to the build directory, in the order they run.
     pub scripts: Vec<String>,
+    /// The host resource group (License Manager) a Mac build is placed in; empty for none.
     pub host_resource_group_arn: String,
+    /// The dedicated host a Mac build is placed on; empty for none.
     pub host_id: String,
+    /// Tags for the AMI, its snapshots and the build instance.
     pub tags: BTreeMap<String, String>,
 }
 
-/// Set by `imagekit build` through a var file outside the rendered dir; never fingerprinted.
-pub const RUNTIME_VARIABLES: &[&str] =
-    &["ec2_endpoint", "ssh_host", "ssh_port", "force_deregister"];
+/// Set by `imagekit build` through a var file of its own, outside the rendered directory, so they
+/// never reach the fingerprint. The defaults are what `packer build .` alone gets.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct RuntimeVars {
+    /// A custom EC2 endpoint (imagekit build: AWS_ENDPOINT_URL_EC2 or AWS_ENDPOINT_URL); empty
+    /// for AWS's own.
+    pub ec2_endpoint: String,
+    /// The address Packer connects to; empty for the build instance's own.
+    pub ssh_host: String,
+    /// The port Packer connects to; 22 means each communicator's own (WinRM: 5986).
+    pub ssh_port: u16,
+    /// Replace an AMI of the same name and its snapshots (imagekit build --force).
+    pub force_deregister: bool,
+}
+
+impl Default for RuntimeVars {
+    fn default() -> Self {
+        RuntimeVars {
+            ec2_endpoint: String::new(),
+            ssh_host: String::new(),
+            ssh_port: 22,
+            force_deregister: false,
+        }
+    }
+}
 
 /// Placement and identity: where the image goes and what it is called, not what is in it.
 pub const NOT_FINGERPRINTED: &[&str] = &[
@@ -97,16 +140,18 @@ impl PackerVars {
                 (Os::Macos, _) => "ec2-user",
             }
             .to_string(),
+            communicator_timeout: match v.os {
+                Os::Linux => "15m",
+                Os::Windows => "30m",
+                Os::Macos => "2h",
+            }
+            .to_string(),
             volume_size: match v.os {
                 Os::Linux => 30,
                 Os::Windows => 60,
                 Os::Macos => 200,
             },
-            root_device_name: match v.distro {
-                Some(Distro::Al2023) => "/dev/xvda",
-                _ => "/dev/sda1",
-            }
-            .to_string(),
+            root_device_name: Distro::root_device_name(v.distro).to_string(),
             agent_version: v.agent_version.clone(),
             bootstrap_sha256: String::new(),
             scripts,

@@ -1,12 +1,25 @@
-//! CircleCI: the runner API's `GET /api/v2/tasks?resource-class=…` (`unclaimed_task_count`) and
-//! `GET /api/v2/tasks/running?resource-class=…` (`running_runner_tasks`), with `Circle-Token`.
+//! CircleCI: the self-hosted runner API's `GET /api/v3/runner/tasks?resource-class=…`
+//! (`unclaimed_task_count`) and `GET /api/v3/runner/tasks/running?resource-class=…`
+//! (`running_runner_tasks`), with a personal token in `Circle-Token`, as documented on
+//! <https://circleci.com/docs/reference/runner-api/>
+//! (circleci/circleci-docs@9734a1410cc98741bc09b84f187325a8f43baf68:
+//! docs/guides/modules/execution-runner/pages/runner-api.adoc). The `/api/v2/tasks` paths of an
+//! older blog post are not that API.
 
 use reqwest::header::HeaderName;
+use reqwest::StatusCode;
 use serde::Deserialize;
 
-use super::source::{get_json, BoxFuture, QueueSource, QueueState, SourceError, TokenCache};
+use super::source::{get_json, Auth, BoxFuture, QueueSource, QueueState, SourceError, TokenCache};
 
-const CIRCLE_TOKEN: HeaderName = HeaderName::from_static("circle-token");
+/// The page documents only the 200 answers; a refused personal token is the v2 API's 401 (the
+/// page says Circle-Token "follows the same rules for CircleCI v2 API").
+const AUTH: Auth = Auth {
+    header: HeaderName::from_static("circle-token"),
+    prefix: "",
+    refused: &[StatusCode::UNAUTHORIZED],
+    what: "a CircleCI personal API token",
+};
 
 pub struct Circleci {
     http: reqwest::Client,
@@ -37,8 +50,8 @@ impl Circleci {
         Circleci {
             http,
             tokens,
-            unclaimed_url: format!("{base}/api/v2/tasks"),
-            running_url: format!("{base}/api/v2/tasks/running"),
+            unclaimed_url: format!("{base}/api/v3/runner/tasks"),
+            running_url: format!("{base}/api/v3/runner/tasks/running"),
             resource_class,
         }
     }
@@ -52,24 +65,15 @@ impl QueueSource for Circleci {
     fn poll(&mut self) -> BoxFuture<'_, Result<QueueState, SourceError>> {
         Box::pin(async move {
             let query = [("resource-class", self.resource_class.as_str())];
-            let unclaimed: Unclaimed = get_json(
-                &self.http,
-                &mut self.tokens,
-                &self.unclaimed_url,
-                &query,
-                CIRCLE_TOKEN,
-                "",
-            )
-            .await?;
-            let running: Running = get_json(
-                &self.http,
-                &mut self.tokens,
-                &self.running_url,
-                &query,
-                CIRCLE_TOKEN,
-                "",
-            )
-            .await?;
+            let mut tokens = self.tokens.for_poll();
+            let unclaimed: Unclaimed =
+                get_json(&self.http, &mut tokens, &AUTH, &self.unclaimed_url, &query)
+                    .await?
+                    .body;
+            let running: Running =
+                get_json(&self.http, &mut tokens, &AUTH, &self.running_url, &query)
+                    .await?
+                    .body;
             Ok(QueueState {
                 waiting: unclaimed.unclaimed_task_count,
                 running: running.running_runner_tasks,

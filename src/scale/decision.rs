@@ -1,7 +1,9 @@
 //! The scaling decision: one pure function, so every rule is a table row in a unit test.
 //!
 //! Instances give themselves back when their agent goes idle, so the scaler only ever raises the
-//! desired capacity; lowering it could terminate an instance in the middle of a job.
+//! desired capacity; lowering it could terminate an instance in the middle of a job. For the
+//! same reason spares are added only while there is work: on an empty queue they would launch,
+//! idle out, give themselves back and launch again, every idle timeout, all day.
 
 use std::fmt;
 use std::str::FromStr;
@@ -96,13 +98,18 @@ impl Decision {
     }
 }
 
-/// The instances the queue needs: ceil(jobs / agents per instance) + overprovision, clamped to
-/// [min, max]. When min > max (a misconfiguration), max wins: never exceed the ceiling.
+/// The instances the queue needs: ceil(jobs / agents per instance), plus the overprovision while
+/// any job is queued or running, clamped to [min, max]. When min > max (a misconfiguration), max
+/// wins: never exceed the ceiling.
 pub fn target(jobs: u32, inputs: &Inputs) -> u32 {
     let per = inputs.agents_per_instance.max(1);
     let base = jobs.div_ceil(per);
-    let wanted = base.saturating_add(inputs.overprovision.extra(base));
-    wanted.max(inputs.min).min(inputs.max)
+    let extra = if jobs == 0 {
+        0
+    } else {
+        inputs.overprovision.extra(base)
+    };
+    base.saturating_add(extra).max(inputs.min).min(inputs.max)
 }
 
 /// Decides whether to raise the group's desired capacity.
@@ -135,49 +142,252 @@ mod tests {
 
     use Overprovision::{Count, Percent};
 
-    /// (jobs, current, min, max, overprovision, agents per instance) → expected decision.
-    #[allow(clippy::type_complexity)]
-    #[rustfmt::skip]
-    const TABLE: &[(&str, Option<u32>, u32, u32, u32, Overprovision, u32, Decision)] = &[
-        ("5 queued, empty group", Some(5), 0, 0, 10, Count(0), 1, Decision::Raise { to: 5, target: 5 }),
-        ("bounded by max", Some(5), 0, 0, 3, Count(0), 1, Decision::Raise { to: 3, target: 3 }),
-        ("min floor with no jobs", Some(0), 0, 2, 10, Count(0), 1, Decision::Raise { to: 2, target: 2 }),
-        ("no jobs, at min", Some(0), 2, 2, 10, Count(0), 1, Decision::Keep { target: Some(2), why: Why::Enough }),
-        ("queue drains: never scale in", Some(0), 5, 0, 10, Count(0), 1, Decision::Keep { target: Some(0), why: Why::NeverScaleIn }),
-        ("fewer jobs than instances", Some(2), 5, 0, 10, Count(0), 1, Decision::Keep { target: Some(2), why: Why::NeverScaleIn }),
-        ("exactly enough", Some(4), 4, 0, 10, Count(0), 1, Decision::Keep { target: Some(4), why: Why::Enough }),
-        ("overprovision count", Some(5), 0, 0, 10, Count(2), 1, Decision::Raise { to: 7, target: 7 }),
-        ("overprovision count on an empty queue", Some(0), 0, 0, 10, Count(1), 1, Decision::Raise { to: 1, target: 1 }),
-        ("overprovision count clamped by max", Some(9), 0, 0, 10, Count(3), 1, Decision::Raise { to: 10, target: 10 }),
-        ("overprovision 20% of 5 is 1", Some(5), 0, 0, 10, Percent(20), 1, Decision::Raise { to: 6, target: 6 }),
-        ("overprovision 25% of 5 rounds up to 2", Some(5), 0, 0, 10, Percent(25), 1, Decision::Raise { to: 7, target: 7 }),
-        ("overprovision 50% of nothing is nothing", Some(0), 0, 0, 10, Percent(50), 1, Decision::Keep { target: Some(0), why: Why::Enough }),
-        ("overprovision 100% clamped by max", Some(6), 0, 0, 10, Percent(100), 1, Decision::Raise { to: 10, target: 10 }),
-        ("2 agents per instance, 5 jobs → 3", Some(5), 0, 0, 10, Count(0), 2, Decision::Raise { to: 3, target: 3 }),
-        ("4 agents per instance, 8 jobs → 2", Some(8), 1, 0, 10, Count(0), 4, Decision::Raise { to: 2, target: 2 }),
-        ("agents per instance then percent", Some(7), 0, 0, 10, Percent(50), 2, Decision::Raise { to: 6, target: 6 }),
-        ("agents per instance 0 treated as 1", Some(3), 0, 0, 10, Count(0), 0, Decision::Raise { to: 3, target: 3 }),
-        ("API error: no change", None, 3, 0, 10, Count(0), 1, Decision::Keep { target: None, why: Why::QueueUnknown }),
-        ("API error with min above current: still no change", None, 0, 2, 10, Count(2), 1, Decision::Keep { target: None, why: Why::QueueUnknown }),
-        ("current above max: never scale in", Some(20), 12, 0, 10, Count(0), 1, Decision::Keep { target: Some(10), why: Why::NeverScaleIn }),
-        ("min above max: max wins", Some(0), 0, 5, 3, Count(0), 1, Decision::Raise { to: 3, target: 3 }),
-        ("huge queue saturates, clamped", Some(u32::MAX), 0, 0, 50, Percent(100), 1, Decision::Raise { to: 50, target: 50 }),
+    /// One case of the decision, and the peer behaviour it matches or departs from.
+    struct Row {
+        name: &'static str,
+        inputs: Inputs,
+        expect: Decision,
+        /// Against buildkite/buildkite-agent-scaler@49c4145377fd26fea0f2e9b9eaadfb25ec1956ee
+        /// (`Run` in scaler/scaler.go, whose instance buffer is `min(buffer, needed)` and only
+        /// while a job is scheduled, running or waiting; the cases of scaler/scaler_test.go), and
+        /// renderedtext/agent-aws-stack@164b2cbf3be57a3ba2dfc4010c2614e60da74b0b
+        /// (`determineNewSize` in lambdas/agent-scaler/app.js: `min` when the jobs are fewer,
+        /// else jobs + overprovision, capped at max; one agent per instance; never scales in).
+        peer: &'static str,
+    }
+
+    /// (jobs, current, min, max, overprovision, agents per instance).
+    const fn inputs(
+        jobs: Option<u32>,
+        current: u32,
+        min: u32,
+        max: u32,
+        overprovision: Overprovision,
+        agents_per_instance: u32,
+    ) -> Inputs {
+        Inputs {
+            jobs,
+            current,
+            min,
+            max,
+            overprovision,
+            agents_per_instance,
+        }
+    }
+
+    const fn raise(to: u32) -> Decision {
+        Decision::Raise { to, target: to }
+    }
+
+    const fn keep(target: u32, why: Why) -> Decision {
+        Decision::Keep {
+            target: Some(target),
+            why,
+        }
+    }
+
+    const UNKNOWN: Decision = Decision::Keep {
+        target: None,
+        why: Why::QueueUnknown,
+    };
+
+    const TABLE: &[Row] = &[
+        Row {
+            name: "empty queue with a count: no spares",
+            inputs: inputs(Some(0), 0, 0, 10, Count(2), 1),
+            expect: keep(0, Why::Enough),
+            peer: "matches buildkite-agent-scaler (no buffer without a job); departs from \
+                   agent-aws-stack, whose 0 jobs + 2 launches two spares that idle out and \
+                   launch again all day",
+        },
+        Row {
+            name: "empty queue with a count and --min 1: the floor and no more",
+            inputs: inputs(Some(0), 0, 1, 10, Count(2), 1),
+            expect: raise(1),
+            peer: "matches both: agent-aws-stack returns min when the jobs are fewer, \
+                   buildkite-agent-scaler adds no buffer and floors at MinSize",
+        },
+        Row {
+            name: "empty queue with a percentage: no spares",
+            inputs: inputs(Some(0), 0, 0, 10, Percent(50), 1),
+            expect: keep(0, Why::Enough),
+            peer: "matches agent-aws-stack (ceil(0 × 50%) = 0); buildkite-agent-scaler has no \
+                   percentage buffer, and adds none without a job",
+        },
+        Row {
+            name: "1 job below --min 3 with a count: the floor already holds the spares",
+            inputs: inputs(Some(1), 0, 3, 10, Count(2), 1),
+            expect: raise(3),
+            peer: "matches both: agent-aws-stack returns min; buildkite-agent-scaler's 1 + \
+                   min(2, 1) floors at 3",
+        },
+        Row {
+            name: "2 jobs below --min 3 with a count: spares above the work",
+            inputs: inputs(Some(2), 0, 3, 10, Count(2), 1),
+            expect: raise(4),
+            peer: "matches buildkite-agent-scaler (2 + min(2, 2)); departs from agent-aws-stack, \
+                   which drops the spares while jobs < min and so gives one idle instance, not \
+                   the two asked for: spares are headroom above the work, the floor is separate",
+        },
+        Row {
+            name: "jobs equal to --min with a count",
+            inputs: inputs(Some(3), 0, 3, 10, Count(2), 1),
+            expect: raise(5),
+            peer: "matches both: agent-aws-stack's 3 + 2, buildkite-agent-scaler's 3 + min(2, 3)",
+        },
+        Row {
+            name: "jobs above --min",
+            inputs: inputs(Some(5), 2, 3, 10, Count(0), 1),
+            expect: raise(5),
+            peer: "matches both: one instance per job, above the floor",
+        },
+        Row {
+            name: "jobs above --min, a percentage rounds up",
+            inputs: inputs(Some(5), 0, 3, 10, Percent(25), 1),
+            expect: raise(7),
+            peer: "matches agent-aws-stack's Math.ceil(5 × 25 / 100) = 2; buildkite-agent-scaler \
+                   has no percentage (its scale-out factor scales the change, another knob)",
+        },
+        Row {
+            name: "1 job with a count of 3: the whole count",
+            inputs: inputs(Some(1), 0, 0, 10, Count(3), 1),
+            expect: raise(4),
+            peer: "matches agent-aws-stack's number strategy (1 + 3); departs from \
+                   buildkite-agent-scaler's min(3, 1): the count is the ready capacity asked for \
+                   once work starts, and capping it by the jobs in flight would make \
+                   --overprovision 3 mean 1 for the first job of a burst",
+        },
+        Row {
+            name: "1 agent per instance: one instance per job",
+            inputs: inputs(Some(4), 0, 0, 10, Count(0), 1),
+            expect: raise(4),
+            peer: "matches both (scaler_test.go's basic scale out: 12 jobs → 12)",
+        },
+        Row {
+            name: "3 agents per instance: 7 jobs need 3 instances",
+            inputs: inputs(Some(7), 0, 0, 10, Count(0), 3),
+            expect: raise(3),
+            peer: "matches buildkite-agent-scaler's ceil(jobs / agents per instance) \
+                   (scaler_test.go: 12 jobs at 5 per instance → 3); departs from \
+                   agent-aws-stack, whose instances run one agent each",
+        },
+        Row {
+            name: "3 agents per instance with a count",
+            inputs: inputs(Some(7), 0, 0, 10, Count(1), 3),
+            expect: raise(4),
+            peer: "matches buildkite-agent-scaler: 3 instances + min(1, 3)",
+        },
+        Row {
+            name: "3 agents per instance, a percentage of the instances, not of the jobs",
+            inputs: inputs(Some(7), 0, 0, 10, Percent(50), 3),
+            expect: raise(5),
+            peer: "departs from agent-aws-stack, whose percentage is of the jobs (one agent per \
+                   instance, so ceil(7 × 50%) = 4 more instances); the spares are instances, as \
+                   buildkite-agent-scaler's buffer is: 3 + ceil(3 × 50%)",
+        },
+        Row {
+            name: "3 agents per instance, 2 jobs fit the one instance",
+            inputs: inputs(Some(2), 1, 0, 10, Count(0), 3),
+            expect: keep(1, Why::Enough),
+            peer: "matches buildkite-agent-scaler (ceil(2 / 3) = 1, no change)",
+        },
+        Row {
+            name: "clamped at max",
+            inputs: inputs(Some(12), 0, 0, 10, Count(0), 1),
+            expect: raise(10),
+            peer: "matches both: capped at MaxSize",
+        },
+        Row {
+            name: "spares clamped at max",
+            inputs: inputs(Some(9), 0, 0, 10, Count(3), 1),
+            expect: raise(10),
+            peer: "matches both: spares never push past MaxSize",
+        },
+        Row {
+            name: "a percentage clamped at max",
+            inputs: inputs(Some(6), 0, 0, 10, Percent(100), 1),
+            expect: raise(10),
+            peer: "matches agent-aws-stack: 6 + 6 capped at 10",
+        },
+        Row {
+            name: "a huge queue saturates, clamped",
+            inputs: inputs(Some(u32::MAX), 0, 0, 50, Percent(100), 1),
+            expect: raise(50),
+            peer: "matches both: capped at MaxSize; no overflow on the way",
+        },
+        Row {
+            name: "queue drains: never scale in",
+            inputs: inputs(Some(0), 5, 0, 10, Count(0), 1),
+            expect: keep(0, Why::NeverScaleIn),
+            peer: "matches agent-aws-stack (it only scales up); departs from \
+                   buildkite-agent-scaler, which lowers the desired capacity: that can terminate \
+                   an instance mid-job, and ours give themselves back when idle",
+        },
+        Row {
+            name: "fewer jobs than instances: never scale in",
+            inputs: inputs(Some(2), 5, 0, 10, Count(0), 1),
+            expect: keep(2, Why::NeverScaleIn),
+            peer: "matches agent-aws-stack (it keeps 5); departs from buildkite-agent-scaler, \
+                   which would scale in to 2 (as for the drained queue)",
+        },
+        Row {
+            name: "exactly enough",
+            inputs: inputs(Some(4), 4, 0, 10, Count(0), 1),
+            expect: keep(4, Why::Enough),
+            peer: "matches both: no call when the group already has the target",
+        },
+        Row {
+            name: "queue unreadable: no change",
+            inputs: inputs(None, 3, 0, 10, Count(0), 1),
+            expect: UNKNOWN,
+            peer: "matches both: an API error ends their tick before any change",
+        },
+        Row {
+            name: "queue unreadable below --min: still no change",
+            inputs: inputs(None, 0, 2, 10, Count(2), 1),
+            expect: UNKNOWN,
+            peer: "matches both: neither reaches its min floor without a reading",
+        },
+        Row {
+            name: "current above max: left alone",
+            inputs: inputs(Some(20), 12, 0, 10, Count(0), 1),
+            expect: keep(10, Why::NeverScaleIn),
+            peer: "matches agent-aws-stack (10 is not above 12); departs from \
+                   buildkite-agent-scaler, which would scale in to MaxSize",
+        },
+        Row {
+            name: "--min above the group's max: max wins",
+            inputs: inputs(Some(0), 0, 5, 3, Count(0), 1),
+            expect: raise(3),
+            peer: "departs from both, where min wins (buildkite-agent-scaler floors after \
+                   capping; agent-aws-stack returns min first): AWS refuses a desired capacity \
+                   above MaxSize, so that call would fail every tick",
+        },
+        Row {
+            name: "0 agents per instance is taken as 1",
+            inputs: inputs(Some(3), 0, 0, 10, Count(0), 0),
+            expect: raise(3),
+            peer: "matches buildkite-agent-scaler's \"defaulting to 1\" (the flag refuses 0 \
+                   before this)",
+        },
     ];
 
     #[test]
     fn decision_table() {
-        assert!(TABLE.len() >= 15);
-        for &(name, jobs, current, min, max, overprovision, agents_per_instance, expected) in TABLE
-        {
-            let inputs = Inputs {
-                jobs,
-                current,
-                min,
-                max,
-                overprovision,
-                agents_per_instance,
-            };
-            assert_eq!(decide(&inputs), expected, "row {name:?}: {inputs:?}");
+        for row in TABLE {
+            assert_eq!(
+                decide(&row.inputs),
+                row.expect,
+                "row {:?} ({}): {:?}",
+                row.name,
+                row.peer,
+                row.inputs
+            );
+            assert!(
+                row.peer.starts_with("matches") || row.peer.starts_with("departs"),
+                "row {:?} says neither what it matches nor what it departs from",
+                row.name
+            );
         }
     }
 
@@ -198,6 +408,23 @@ mod tests {
                         assert!(to > current && to <= 10, "{inputs:?} → {to}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn an_empty_queue_targets_min_whatever_the_overprovision() {
+        for over in [
+            Count(0),
+            Count(1),
+            Count(50),
+            Percent(1),
+            Percent(100),
+            Percent(500),
+        ] {
+            for min in 0..4 {
+                let inputs = inputs(Some(0), 0, min, 10, over, 2);
+                assert_eq!(decide(&inputs).target(), Some(min), "{inputs:?}");
             }
         }
     }

@@ -51,7 +51,6 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 /// Ticks every interval while the next tick can start before `deadline - safety margin`.
 pub async fn invocation(scaler: &mut Scaler, deadline: SystemTime) -> Summary {
-    let interval = scaler.settings().interval;
     let margin = scaler.settings().safety_margin;
     let mut summary = Summary {
         ticks: 0,
@@ -71,7 +70,7 @@ pub async fn invocation(scaler: &mut Scaler, deadline: SystemTime) -> Summary {
             summary.failed += 1;
         }
         summary.last = Some(report);
-        let next = started + interval;
+        let next = started + scaler.interval();
         let left = deadline
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);

@@ -9,6 +9,7 @@
 pub mod buildkite;
 pub mod circleci;
 pub mod decision;
+pub mod env;
 pub mod lambda;
 pub mod metrics;
 pub mod semaphore;
@@ -83,6 +84,8 @@ pub struct TickReport {
     pub metrics_error: Option<String>,
     /// Whether the tick read everything it needed and carried out its decision.
     pub ok: bool,
+    /// The time until the next tick: `--interval`, or longer when the CI API asks for it.
+    pub interval_ms: u64,
     /// The whole tick, the CI API's share of it, and the rest (the tick's own time).
     pub tick_ms: f64,
     pub api_ms: f64,
@@ -142,6 +145,13 @@ impl Scaler {
         &self.settings
     }
 
+    /// The time between ticks: `--interval`, raised to what the CI API asks between polls.
+    pub fn interval(&self) -> Duration {
+        self.settings
+            .interval
+            .max(self.source.min_interval().unwrap_or_default())
+    }
+
     /// One tick: read the queue, read the group, decide, act. Never fails: what went wrong is in
     /// the report, and the group is left alone.
     pub async fn tick(&mut self) -> TickReport {
@@ -162,6 +172,7 @@ impl Scaler {
             error: None,
             metrics_error: None,
             ok: false,
+            interval_ms: 0,
             tick_ms: 0.0,
             api_ms: 0.0,
             own_ms: 0.0,
@@ -223,6 +234,7 @@ impl Scaler {
             // Metrics are for people; a failure to publish them never fails the scaling.
             report.metrics_error = publisher.publish(q, &report).await.err();
         }
+        report.interval_ms = u64::try_from(self.interval().as_millis()).unwrap_or(u64::MAX);
         let total = start.elapsed();
         report.tick_ms = millis(total);
         report.api_ms = millis(api);
@@ -240,9 +252,14 @@ impl Scaler {
         };
         let per = inputs.agents_per_instance;
         let target = decision.target().unwrap_or(current);
+        let spares = if jobs == 0 {
+            "no spares on an empty queue".to_string()
+        } else {
+            format!("overprovision {}", self.settings.overprovision)
+        };
         let why_target = format!(
-            "{jobs} job(s) / {per} agent(s) per instance + overprovision {} within [{}, {}] → {target}",
-            self.settings.overprovision, inputs.min, inputs.max
+            "{jobs} job(s) / {per} agent(s) per instance + {spares} within [{}, {}] → {target}",
+            inputs.min, inputs.max
         );
         match decision {
             Decision::Raise { to, .. } if self.settings.dry_run => {
@@ -429,9 +446,10 @@ pub async fn run(settings: Settings) -> ExitStatus {
                 tracing::info!("stopping");
                 return status;
             }
-            _ = ticker.tick() => {
+            at = ticker.tick() => {
                 let report = scaler.tick().await;
                 emit(&report, json);
+                ticker.reset_at(at + scaler.interval());
             }
         }
     }

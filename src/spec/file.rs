@@ -15,7 +15,8 @@
 //! host_resource_group_arn = "arn:aws:resource-groups:us-east-1:123456789012:group/mac"
 //! ```
 //!
-//! Unknown keys are errors, so a typo never silently builds the wrong image.
+//! Unknown keys are errors, so a typo never silently builds the wrong image. The `[[stack]]`
+//! tables in the same file are `crate::stack`'s.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -40,6 +41,9 @@ pub struct Matrix {
     pub tags: BTreeMap<String, String>,
     #[serde(default, rename = "image")]
     pub images: Vec<Image>,
+    /// `[[stack]]` tables: read by `crate::stack`.
+    #[serde(default, rename = "stack")]
+    _stacks: Option<serde::de::IgnoredAny>,
     /// Where the matrix came from, for error messages.
     #[serde(skip)]
     pub path: String,
@@ -63,9 +67,16 @@ pub struct Image {
 }
 
 pub fn load(path: &Path) -> Result<Matrix, UsageError> {
+    let mut matrix: Matrix = read_toml(path)?;
+    matrix.path = path.display().to_string();
+    Ok(matrix)
+}
+
+/// Reads a TOML file into `T`; an error names the file and the line.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, UsageError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| UsageError::new(format!("reading {}: {e}", path.display())))?;
-    let mut matrix: Matrix = toml::from_str(&text).map_err(|e| {
+    toml::from_str(&text).map_err(|e| {
         let line = e
             .span()
             .map(|s| format!(":{}", text[..s.start].matches('\n').count() + 1))
@@ -75,7 +86,5 @@ pub fn load(path: &Path) -> Result<Matrix, UsageError> {
             path.display(),
             e.message().trim().replace('\n', " ")
         ))
-    })?;
-    matrix.path = path.display().to_string();
-    Ok(matrix)
+    })
 }

@@ -345,9 +345,42 @@ fn mac_arch_and_type(d: &Draft) -> Result<(Arch, String), UsageError> {
     }
 }
 
-/// `family.size`, and the family's arch matches: Graviton families carry a `g` after the
-/// generation digit (t4g, m7g, c6gn, r8gd) and `a1` is arm64.
+/// `family.size`, and the family's arch matches.
 fn check_instance_type(d: &Draft, it: &str, arch: Arch) -> Result<(), UsageError> {
+    let (type_arch, mac) = instance_type_arch(it)
+        .map_err(|why| UsageError::new(format!("{} {why}", d.name("instance-type"))))?;
+    if mac {
+        return Err(UsageError::new(format!(
+            "{} {it} is an EC2 Mac type: use --os macos",
+            d.name("instance-type")
+        )));
+    }
+    if type_arch != arch {
+        return Err(UsageError::new(format!(
+            "{} {it} is {type_arch} but the image is {arch} ({}): use {}",
+            d.name("instance-type"),
+            d.name("arch"),
+            arch_example(arch)
+        )));
+    }
+    Ok(())
+}
+
+/// Instance types to suggest for an arch, in errors.
+pub fn arch_example(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "an x86_64 type such as t3.small, m7i.large",
+        Arch::Arm64 => "a Graviton type such as t4g.small, m7g.large",
+    }
+}
+
+/// What an instance type runs: its arch, and whether it is an EC2 Mac type. The error says what
+/// is wrong with its form. Graviton families carry a `g` after the generation digit (t4g, m7g,
+/// c6gn, r8gd) and `a1` is arm64; Mac types are listed in [`MAC_TYPES`].
+pub fn instance_type_arch(it: &str) -> Result<(Arch, bool), String> {
+    if let Some((_, arch)) = MAC_TYPES.iter().find(|(t, _)| *t == it) {
+        return Ok((*arch, true));
+    }
     let well_formed = it.split_once('.').is_some_and(|(family, size)| {
         !family.is_empty()
             && !size.is_empty()
@@ -360,31 +393,17 @@ fn check_instance_type(d: &Draft, it: &str, arch: Arch) -> Result<(), UsageError
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
     });
     if !well_formed {
-        return Err(UsageError::new(format!(
-            "{} {it:?} is not an instance type: expected FAMILY.SIZE, e.g. t3.small",
-            d.name("instance-type")
-        )));
+        return Err(format!(
+            "{it:?} is not an instance type: expected FAMILY.SIZE, e.g. t3.small"
+        ));
     }
     let family = it.split_once('.').unwrap().0;
     if family.starts_with("mac") {
-        return Err(UsageError::new(format!(
-            "{} {it} is an EC2 Mac type: use --os macos",
-            d.name("instance-type")
-        )));
+        return Err(format!(
+            "{it:?} is not an EC2 Mac type: allowed values: {MAC_TYPE_LIST}"
+        ));
     }
-    let type_arch = instance_family_arch(family);
-    if type_arch != arch {
-        let allowed = match arch {
-            Arch::X86_64 => "an x86_64 type such as t3.small, m7i.large",
-            Arch::Arm64 => "a Graviton type such as t4g.small, m7g.large",
-        };
-        return Err(UsageError::new(format!(
-            "{} {it} is {type_arch} but the image is {arch} ({}): use {allowed}",
-            d.name("instance-type"),
-            d.name("arch")
-        )));
-    }
-    Ok(())
+    Ok((instance_family_arch(family), false))
 }
 
 fn instance_family_arch(family: &str) -> Arch {
@@ -400,7 +419,8 @@ fn instance_family_arch(family: &str) -> Arch {
     }
 }
 
-fn is_prefixed_hex(s: &str, prefix: &str) -> bool {
+/// An AWS resource id: `prefix` and 8 or 17 lowercase hex digits (ami-, h-, vpc-, subnet-, sg-).
+pub fn is_prefixed_hex(s: &str, prefix: &str) -> bool {
     s.strip_prefix(prefix).is_some_and(|hex| {
         (hex.len() == 8 || hex.len() == 17)
             && hex
@@ -429,20 +449,8 @@ fn normalize_agent_version(s: &str) -> Option<String> {
 /// because which fields Packer interpolates varies by version.
 fn check_tag(d: &Draft, key: &str, value: &str) -> Result<(), UsageError> {
     let flag = d.name("tag");
-    if key.is_empty() || key.chars().count() > 128 {
-        return Err(UsageError::new(format!(
-            "{flag}: a tag key must be 1 to 128 characters"
-        )));
-    }
-    if value.chars().count() > 256 {
-        return Err(UsageError::new(format!(
-            "{flag} {key}: a tag value must be at most 256 characters"
-        )));
-    }
-    if key.starts_with("imagekit:") || key.starts_with("aws:") {
-        return Err(UsageError::new(format!(
-            "{flag} {key}: keys starting with imagekit: or aws: are reserved"
-        )));
+    if let Some(why) = tag_problem(key, value) {
+        return Err(UsageError::new(format!("{flag}{why}")));
     }
     if key.contains("{{") || value.contains("{{") {
         return Err(UsageError::new(format!(
@@ -451,6 +459,25 @@ fn check_tag(d: &Draft, key: &str, value: &str) -> Result<(), UsageError> {
         )));
     }
     Ok(())
+}
+
+/// What is wrong with a tag under AWS's limits and imagekit's reserved prefixes, as the tail of
+/// an error line that starts with the flag or key naming the tag.
+pub fn tag_problem(key: &str, value: &str) -> Option<String> {
+    if key.is_empty() || key.chars().count() > 128 {
+        return Some(": a tag key must be 1 to 128 characters".into());
+    }
+    if value.chars().count() > 256 {
+        return Some(format!(
+            " {key}: a tag value must be at most 256 characters"
+        ));
+    }
+    if key.starts_with("imagekit:") || key.starts_with("aws:") {
+        return Some(format!(
+            " {key}: keys starting with imagekit: or aws: are reserved"
+        ));
+    }
+    None
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use tokio::sync::oneshot;
 
 pub mod backoff;
-pub mod error;
+pub mod failure;
 pub mod retry;
 pub mod roots;
 

@@ -5,7 +5,7 @@ use aws_sdk_autoscaling::operation::terminate_instance_in_auto_scaling_group::Te
 
 use super::power_off::power_off;
 use super::{GiveBack, GiveBackError, Instance};
-use crate::aws::error::describe_sdk;
+use crate::aws::failure::describe_sdk;
 
 /// Checks membership first, so that a retry after a terminate that did land changes nothing.
 pub(super) async fn give_back_once(

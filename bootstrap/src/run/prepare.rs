@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use super::instance::Instance;
 use crate::agent::{self, Agent, Start};
-use crate::aws::error::describe_sdk;
+use crate::aws::failure::describe_sdk;
 use crate::config::{parse_parameter_layer, BootConfig, BootConfigLayer, ConfigError, LocalLayers};
 use crate::identity::Identity;
 use crate::state::StateDir;

@@ -1,4 +1,4 @@
-//! The tests' IMDSv2 stand-in (tests/support/imds.rs) as a program, for the scripts that boot
+//! The tests' IMDSv2 stand-in (`imagekit_standins::imds`) as a program, for the scripts that boot
 //! imagekit-bootstrap outside the test suite (bench/bootstrap.sh, scripts/demo):
 //!
 //! ```sh
