@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use imagekit_bootstrap::aws_failure::AwsFailure;
+use imagekit_bootstrap::aws::failure::AwsFailure;
 use imagekit_core::dist::{self, Target};
 
 /// How a check came out. A `Fail` makes `doctor` exit 1; a `Warn` does not.

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use imagekit_bootstrap::config::BootConfigLayer;
+use imagekit_bootstrap::config::{check_sections, BootConfigLayer};
 
 use crate::exit::UsageError;
 use imagekit_core::Os;
@@ -83,12 +83,20 @@ pub fn validate_boot_config(path: &Path, bytes: &[u8]) -> Result<BootConfigLayer
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| UsageError::new(format!("{}: malformed JSON: {e}", path.display())))?;
     secret::refuse_tokens(path, &value)?;
-    serde_json::from_value(value).map_err(|e| {
+    let layer: BootConfigLayer = serde_json::from_value(value).map_err(|e| {
         UsageError::new(format!(
             "{}: not a boot config (imagekit_bootstrap::config::BootConfigLayer): {e}",
             path.display()
         ))
-    })
+    })?;
+    // A section for another agent kind is refused as the instance would refuse it, unless a
+    // config parameter, read at boot, may still set the kind.
+    if layer.config_parameter.is_none() {
+        let kind = layer.agent.unwrap_or_default();
+        check_sections(&path.display().to_string(), kind, &layer)
+            .map_err(|e| UsageError::new(e.to_string()))?;
+    }
+    Ok(layer)
 }
 
 /// agent-aws-stack's `config.json`, through the one mapping (`crate::stack::agent_aws_stack`):

@@ -755,6 +755,139 @@ fn bad_config_is_one_line_and_exit_2_before_any_aws_call() {
     assert!(!boot.agent_dir().join("config.yaml").exists());
 }
 
+/// The one error line of a `run --log-format json` that was refused: its level and message.
+fn json_error(out: &Run) -> (String, String) {
+    let line: serde_json::Value = serde_json::from_str(&out.one_line_error()).unwrap();
+    (
+        line["level"].as_str().unwrap().to_string(),
+        line["message"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn a_kind_without_a_provider_is_refused_with_exit_2_before_any_aws_call() {
+    let account = Account::new();
+    let server = ImdsServer::start();
+    let boot = Boot::new(
+        "i-0n0pr0v1der",
+        &account,
+        server.endpoint_for("i-0n0pr0v1der"),
+    );
+    for kind in ["buildkite", "circleci"] {
+        let config = boot.config(serde_json::json!({ "agent": kind }));
+        let out = boot
+            .cmd()
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&config)
+            .run();
+        out.code(2);
+        assert_eq!(
+            json_error(&out),
+            (
+                "ERROR".to_string(),
+                format!("no provider for agent kind {kind} in this version")
+            )
+        );
+        // The same refusal when only the config parameter is left to read.
+        let config = boot.config(serde_json::json!({ "agent": kind, "config_parameter": "p" }));
+        let out = boot
+            .cmd()
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&config)
+            .run();
+        out.code(2);
+        assert_eq!(
+            json_error(&out).1,
+            format!("no provider for agent kind {kind} in this version")
+        );
+
+        let out = boot
+            .cmd()
+            .args(["show-config", "--config"])
+            .arg(&config)
+            .run();
+        out.code(2);
+        assert_eq!(
+            out.stderr(),
+            format!("error: no provider for agent kind {kind} in this version\n")
+        );
+    }
+    assert_eq!(
+        server.requests(),
+        0,
+        "no metadata call for a kind without a provider"
+    );
+    assert!(!boot.agent_dir().join("config.yaml").exists());
+}
+
+#[test]
+fn a_section_for_another_kind_is_refused_with_exit_2_before_any_aws_call() {
+    let account = Account::new();
+    let server = ImdsServer::start();
+    let boot = Boot::new("i-0f0re1gn", &account, server.endpoint_for("i-0f0re1gn"));
+    let expected = "config: key `circleci`: a section for agent kind circleci, but `agent` is semaphore: remove it, or set `agent` to circleci";
+    let config = boot.config(serde_json::json!({ "circleci": { "max_run_time": 60 } }));
+    let out = boot
+        .cmd()
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&config)
+        .run();
+    out.code(2);
+    assert_eq!(
+        json_error(&out),
+        ("ERROR".to_string(), expected.to_string())
+    );
+    let out = boot
+        .cmd()
+        .args(["show-config", "--config"])
+        .arg(&config)
+        .run();
+    out.code(2);
+    assert_eq!(out.stderr(), format!("error: {expected}\n"));
+
+    // A section's own keys are checked and named too.
+    let config = boot.config(serde_json::json!({ "semaphore": { "queue": "q" } }));
+    let out = boot
+        .cmd()
+        .args(["show-config", "--config"])
+        .arg(&config)
+        .run();
+    out.code(2);
+    assert_eq!(
+        out.stderr(),
+        format!(
+            "error: {}: key `semaphore.queue`: unknown key\n",
+            config.display()
+        )
+    );
+    assert_eq!(server.requests(), 0);
+}
+
+#[test]
+fn show_config_shows_the_agents_own_section_and_nothing_more_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (baked, file) = sample_config_layers(dir.path());
+    let show = |file: &Path| {
+        Cmd::bootstrap()
+            .env("IMAGEKIT_BAKED_CONFIG", &baked)
+            .args(["show-config", "--config"])
+            .arg(file)
+            .run()
+            .success()
+            .json()
+    };
+    let without = show(&file);
+    assert!(without.get("semaphore").is_none(), "{without}");
+    let with_section = dir.path().join("section.json");
+    std::fs::write(
+        &with_section,
+        r#"{"endpoint":"acme.semaphoreci.com","semaphore":{}}"#,
+    )
+    .unwrap();
+    let with = show(&with_section);
+    assert_eq!(with["semaphore"], serde_json::json!({}));
+}
+
 /// The token the e2e tests put in moto is in no stored snapshot (every `Boot::run` also checks
 /// the output it captured).
 #[test]

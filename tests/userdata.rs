@@ -380,6 +380,33 @@ fn unknown_os_malformed_json_and_unknown_keys_are_refused_with_one_line() {
 }
 
 #[test]
+fn a_section_for_another_agent_kind_is_refused_and_the_agents_own_passes() {
+    let line = refused(
+        "linux",
+        "--config",
+        br#"{"token_parameter":"/t","buildkite":{"queue":"q"}}"#,
+    );
+    assert!(
+        line.ends_with(
+            "config.json: key `buildkite`: a section for agent kind buildkite, but `agent` is semaphore: remove it, or set `agent` to buildkite"
+        ),
+        "{line}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for (name, config) in [
+        ("own.json", r#"{"token_parameter":"/t","semaphore":{}}"#),
+        // The config parameter, read at boot, may still set `agent`: the instance decides.
+        (
+            "later.json",
+            r#"{"config_parameter":"fleet-config","circleci":{"max_run_time":3600}}"#,
+        ),
+    ] {
+        let path = write(dir.path(), name, config.as_bytes());
+        userdata("linux", "--config", &path).success();
+    }
+}
+
+#[test]
 fn help_snapshot() {
     let help = Cmd::imagekit()
         .args(["userdata", "--help"])

@@ -1,4 +1,5 @@
-//! The S3 job cache: checked at boot so a wrong bucket fails fast, not in the first job.
+//! The S3 job cache: checked at boot so a wrong bucket fails fast, not in the first job. How the
+//! agent's jobs are pointed at it is the agent's ([`crate::agent::Agent::cache_env`]).
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
@@ -41,16 +42,4 @@ pub async fn check(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), CacheErr
             })
         }
     }
-}
-
-/// The job environment that points Semaphore's cache CLI at the bucket.
-pub fn job_env(bucket: &str) -> [(String, String); 3] {
-    [
-        ("SEMAPHORE_CACHE_BACKEND".into(), "s3".into()),
-        ("SEMAPHORE_CACHE_S3_BUCKET".into(), bucket.into()),
-        (
-            "SEMAPHORE_CACHE_USE_EC2_INSTANCE_PROFILE".into(),
-            "true".into(),
-        ),
-    ]
 }

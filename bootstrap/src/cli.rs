@@ -34,7 +34,7 @@ pub enum Command {
         #[arg(long)]
         service: bool,
     },
-    /// The agent's shutdown hook: records SEMAPHORE_AGENT_SHUTDOWN_REASON for the supervisor.
+    #[command(about = crate::agent::ON_SHUTDOWN_ABOUT)]
     OnShutdown,
     /// Prints the config known before boot (baked config, --config FILE and defaults) as JSON.
     ShowConfig {

@@ -2,9 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use imagekit_bootstrap::cli::{Cli, Command};
+use imagekit_bootstrap::config::LocalLayers;
 use imagekit_bootstrap::exit::ExitStatus;
-use imagekit_bootstrap::run::LocalLayers;
-use imagekit_bootstrap::{logging, run, show, shutdown};
+use imagekit_bootstrap::{agent, logging, run, show_config, stop};
 
 /// musl's allocator returns pages to the kernel on most frees: a boot made ~600 more
 /// mmap/munmap calls than the glibc build, and ran ~2 ms slower. mimalloc keeps them.
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         // The hook must return within milliseconds: no runtime, no AWS, no logging set-up.
-        Command::OnShutdown => match shutdown::record_reason() {
+        Command::OnShutdown => match agent::on_shutdown() {
             Ok(_) => ExitStatus::Success.into(),
             Err(e) => {
                 eprintln!("imagekit-bootstrap on-shutdown: recording the reason: {e}");
@@ -26,9 +26,11 @@ fn main() -> ExitCode {
         Command::ShowConfig {
             config,
             config_parameter,
-        } => match LocalLayers::load(config.as_deref(), config_parameter) {
-            Ok(local) => {
-                println!("{}", show::render(&local));
+        } => match LocalLayers::load(config.as_deref(), config_parameter)
+            .and_then(|local| show_config::render(&local))
+        {
+            Ok(doc) => {
+                println!("{doc}");
                 ExitStatus::Success.into()
             }
             Err(e) => {
@@ -46,7 +48,7 @@ fn main() -> ExitCode {
                 return run_service(config, config_parameter, log_format).into();
             }
             logging::init(log_format, "info");
-            run::blocking(config.as_deref(), config_parameter).into()
+            run::blocking(config.as_deref(), config_parameter, stop::console()).into()
         }
     }
 }

@@ -8,8 +8,11 @@ use std::fmt;
 
 use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 
-pub use crate::backoff::Backoff;
 use tokio::time::Instant;
+
+pub use crate::aws::backoff::Backoff;
+use crate::aws::failure::is_throttling;
+use crate::aws::retry::{self, Schedule};
 
 /// A secret whose `Debug` and `Display` never show it. Read it with [`Token::expose`].
 #[derive(Clone, PartialEq, Eq)]
@@ -58,60 +61,71 @@ pub async fn get_parameter(
     backoff: Backoff,
     deadline: Instant,
 ) -> Result<String, ParameterError> {
-    let mut attempt = 0;
-    loop {
-        let result = ssm
-            .get_parameter()
-            .name(name)
-            .with_decryption(true)
-            .send()
-            .await;
-        let err = match result {
-            Ok(out) => {
-                return out
-                    .parameter
-                    .and_then(|p| p.value)
-                    .ok_or_else(|| ParameterError::Failed {
-                        name: name.into(),
-                        region: region.into(),
-                        message: "the answer holds no value".into(),
-                    })
-            }
-            Err(err) => err,
-        };
-        let code = err.code().unwrap_or_default().to_string();
-        if code == "ParameterNotFound" {
-            return Err(ParameterError::NotFound {
+    retry::until(
+        Schedule { backoff, deadline },
+        || get_once(ssm, name, region),
+        |failure| failure.throttled,
+        |_, attempt, delay| {
+            tracing::debug!(
+                parameter = name,
+                attempt,
+                ?delay,
+                "SSM throttled; backing off"
+            )
+        },
+    )
+    .await
+    .map_err(|gave_up| gave_up.into_inner().error)
+}
+
+/// One `GetParameter`'s failure, and whether SSM only asked us to slow down.
+struct Failure {
+    error: ParameterError,
+    throttled: bool,
+}
+
+async fn get_once(ssm: &aws_sdk_ssm::Client, name: &str, region: &str) -> Result<String, Failure> {
+    let failed = |message: String, throttled: bool| Failure {
+        error: ParameterError::Failed {
+            name: name.into(),
+            region: region.into(),
+            message,
+        },
+        throttled,
+    };
+    let err = match ssm
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+    {
+        Ok(out) => {
+            return out
+                .parameter
+                .and_then(|p| p.value)
+                .ok_or_else(|| failed("the answer holds no value".into(), false))
+        }
+        Err(err) => err,
+    };
+    let code = err.code().unwrap_or_default().to_string();
+    if code == "ParameterNotFound" {
+        return Err(Failure {
+            error: ParameterError::NotFound {
                 name: name.into(),
                 region: region.into(),
-            });
-        }
-        let throttled = matches!(
-            code.as_str(),
-            "ThrottlingException" | "Throttling" | "TooManyRequestsException"
-        ) || matches!(&err, SdkError::ServiceError(e) if e.raw().status().as_u16() == 429);
-        let message = match err.message() {
-            Some(m) if !code.is_empty() => format!("{code}: {m}"),
-            _ if !code.is_empty() => code.clone(),
-            _ => crate::error_chain::one_line(&err),
-        };
-        let delay = backoff.delay(attempt);
-        if !throttled || Instant::now() + delay >= deadline {
-            return Err(ParameterError::Failed {
-                name: name.into(),
-                region: region.into(),
-                message,
-            });
-        }
-        tracing::debug!(
-            parameter = name,
-            attempt,
-            ?delay,
-            "SSM throttled; backing off"
-        );
-        tokio::time::sleep(delay).await;
-        attempt += 1;
+            },
+            throttled: false,
+        });
     }
+    let throttled = is_throttling(&code)
+        || matches!(&err, SdkError::ServiceError(e) if e.raw().status().as_u16() == 429);
+    let message = match err.message() {
+        Some(m) if !code.is_empty() => format!("{code}: {m}"),
+        _ if !code.is_empty() => code.clone(),
+        _ => crate::error_chain::one_line(&err),
+    };
+    Err(failed(message, throttled))
 }
 
 /// The registration token from its SecureString parameter.

@@ -5,6 +5,9 @@
 //! only deliver a stop to one that did. So the service's command line is `run --service`: the
 //! main thread hands itself to the SCM's dispatcher, and the service thread runs the very same
 //! `run` as the console, reporting Running before and Stopped (with `run`'s exit code) after.
+//!
+//! The adapter owns the stop signal: a service stop (or a console Ctrl-C) resolves the future it
+//! hands to `run`, which the supervisor awaits.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -21,6 +24,7 @@ use windows_service::service_control_handler::{
 use windows_service::{define_windows_service, service_dispatcher};
 
 use crate::exit::ExitStatus;
+use crate::stop::StopRequest;
 
 /// The name the image registers the service under (packer/scripts/windows/30-bootstrap-service.ps1).
 /// The SCM ignores it for a service that owns its process, so another name works as well.
@@ -85,21 +89,17 @@ static OUTCOME: OnceLock<ExitStatus> = OnceLock::new();
 static STATUS: Mutex<Option<ServiceStatusHandle>> = Mutex::new(None);
 
 /// Asks the supervisor to stop the agent (then give the instance back).
-pub fn request_stop() {
+fn request_stop() {
     STOP.send_replace(true);
 }
 
 /// Resolves when the service manager, or a console Ctrl-C, asks the bootstrap to stop.
-pub async fn stop_requested() {
+async fn stop_requested() -> StopRequest {
     let mut stop = STOP.subscribe();
     tokio::select! {
-        _ = stop.wait_for(|stopped| *stopped) => {}
+        _ = stop.wait_for(|stopped| *stopped) => StopRequest { cause: "service stop" },
         // Without a console to listen to, only the service manager can stop us.
-        _ = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        } => {}
+        request = crate::stop::console() => request,
     }
 }
 
@@ -147,7 +147,11 @@ fn serve() -> Result<(), ServiceError> {
         .map_err(|e| ServiceError::scm("reporting Running", e))?;
 
     let args = ARGS.get().cloned().unwrap_or_default();
-    let exit = crate::run::blocking(args.config.as_deref(), args.config_parameter);
+    let exit = crate::run::blocking(
+        args.config.as_deref(),
+        args.config_parameter,
+        stop_requested(),
+    );
 
     let code = match exit {
         ExitStatus::Success => ServiceExitCode::NO_ERROR,

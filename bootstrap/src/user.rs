@@ -24,6 +24,18 @@ pub struct User {
 }
 
 impl User {
+    /// The owner of the files written for this user (the agent's config).
+    pub fn owner(&self) -> imagekit_core::atomic::Owner {
+        #[cfg(unix)]
+        {
+            Some((self.uid, self.gid))
+        }
+        #[cfg(not(unix))]
+        {
+            None
+        }
+    }
+
     /// Whether starting the agent as this user means changing identity.
     pub fn is_current(&self) -> bool {
         #[cfg(unix)]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use imagekit_bootstrap::config::{BootConfig, BootConfigLayer};
+use imagekit_bootstrap::config::BootConfigLayer;
 
 use super::{Cache, Ctx};
 use crate::exit::UsageError;
@@ -66,7 +66,7 @@ pub(super) fn layer(
 
     let json = serde_json::to_value(&layer).expect("a boot config serializes");
     secret::refuse_tokens(Path::new(&ctx.key("boot")), &json).map_err(|e| ctx.fail(e))?;
-    BootConfig::resolve(layer.clone())
+    imagekit_bootstrap::agent::resolve(layer.clone())
         .map_err(|e| ctx.fail(format!("{}: {e}", ctx.key("boot"))))?;
     Ok(layer)
 }

@@ -1,8 +1,8 @@
 //! The instance's identity, from IMDSv2 only.
 //!
 //! At early boot the metadata service may refuse connections or answer 5xx for a while, and
-//! aws-config does not retry a refused connection, so every read sits in an outer loop that
-//! retries until the boot deadline. A 404 means "absent" (e.g. instance tags not exposed).
+//! aws-config does not retry a refused connection, so every read goes through the retry driver
+//! until the boot deadline. A 404 means "absent" (e.g. instance tags not exposed).
 
 use std::time::Duration;
 
@@ -12,6 +12,9 @@ use aws_config::provider_config::ProviderConfig;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use serde::Deserialize;
 use tokio::time::Instant;
+
+use crate::aws::backoff::Backoff;
+use crate::aws::retry::{self, GaveUp, Schedule};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -102,36 +105,77 @@ pub async fn identity(client: &Client, deadline: Instant) -> Result<Identity, Id
     })
 }
 
+/// How often a metadata read is retried while the service comes up: soon at first, since it is
+/// usually a matter of milliseconds at boot.
+const NOT_UP_YET: Backoff = Backoff {
+    base: Duration::from_millis(20),
+    max: Duration::from_millis(500),
+};
+
+/// One read's failure.
+enum ReadError {
+    /// A 4xx answer other than 404: asking again gets the same.
+    Refused(String),
+    /// Refused connection, timeout or 5xx: the service is not up yet.
+    NotUp(String),
+}
+
+impl ReadError {
+    fn message(&self) -> &str {
+        match self {
+            ReadError::Refused(m) | ReadError::NotUp(m) => m,
+        }
+    }
+
+    fn into_message(self) -> String {
+        match self {
+            ReadError::Refused(m) | ReadError::NotUp(m) => m,
+        }
+    }
+}
+
 /// One read, retried while the service is not up yet. `Ok(None)` for 404.
 pub async fn get(
     client: &Client,
     path: &str,
     deadline: Instant,
 ) -> Result<Option<String>, IdentityError> {
-    let mut delay = Duration::from_millis(20);
-    loop {
-        let last = match client.get(path).await {
-            Ok(value) => return Ok(Some(value.as_ref().to_string())),
-            Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => {
-                return Ok(None)
-            }
-            Err(ImdsError::ErrorResponse(e)) if !e.response().status().is_server_error() => {
-                return Err(IdentityError::Failed {
-                    path: path.into(),
-                    message: format!("HTTP {}", e.response().status().as_u16()),
-                })
-            }
-            Err(e) => crate::error_chain::one_line(&e),
-        };
-        let now = Instant::now();
-        if now + delay >= deadline {
-            return Err(IdentityError::Deadline {
-                path: path.into(),
-                last,
-            });
-        }
-        tracing::debug!(path, error = %last, "instance metadata not ready; retrying");
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(500));
+    let schedule = Schedule {
+        backoff: NOT_UP_YET,
+        deadline,
+    };
+    retry::until(
+        schedule,
+        || read(client, path),
+        |e| matches!(e, ReadError::NotUp(_)),
+        |e, _, _| {
+            tracing::debug!(
+                path,
+                error = e.message(),
+                "instance metadata not ready; retrying"
+            )
+        },
+    )
+    .await
+    .map_err(|gave_up| match gave_up {
+        GaveUp::Deadline(last) => IdentityError::Deadline {
+            path: path.into(),
+            last: last.into_message(),
+        },
+        GaveUp::Permanent(e) => IdentityError::Failed {
+            path: path.into(),
+            message: e.into_message(),
+        },
+    })
+}
+
+async fn read(client: &Client, path: &str) -> Result<Option<String>, ReadError> {
+    match client.get(path).await {
+        Ok(value) => Ok(Some(value.as_ref().to_string())),
+        Err(ImdsError::ErrorResponse(e)) if e.response().status().as_u16() == 404 => Ok(None),
+        Err(ImdsError::ErrorResponse(e)) if !e.response().status().is_server_error() => Err(
+            ReadError::Refused(format!("HTTP {}", e.response().status().as_u16())),
+        ),
+        Err(e) => Err(ReadError::NotUp(crate::error_chain::one_line(&e))),
     }
 }

@@ -1,28 +1,32 @@
 //! Hands the instance back once the agent has exited. The supervisor (root, instance profile)
 //! does this, not the agent's hook, so it happens whether the agent stopped cleanly, crashed or
-//! was killed.
+//! was killed. What the agent's end means for the fleet is its [`Outcome`]'s to say.
 //!
 //! A failed give-back is retried for a while and then falls back to powering the OS off: an
 //! instance left running when its agent is gone idles until someone notices, and the reference
 //! stacks lose instances exactly that way.
 
+mod asg;
+pub mod health;
+mod power_off;
+
 use std::time::Duration;
 
-use aws_sdk_autoscaling::error::{ProvideErrorMetadata, SdkError};
 use tokio::time::Instant;
 
-use crate::backoff::Backoff;
+use crate::agent::Outcome;
+use crate::aws::backoff::Backoff;
+use crate::aws::retry::{self, GaveUp, Schedule};
+use power_off::power_off;
 
-/// The agent's reasons for stopping that mean "no work left": the fleet should shrink.
-const IDLE: &str = "IDLE";
-
+/// What the give-back did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum GiveBack {
     /// Terminated through the ASG; `decrement` says whether desired capacity went down.
     Terminated { decrement: bool },
     /// Not (or no longer) a member: given back already.
     AlreadyGone,
-    /// Not in an ASG: the OS was powered off.
+    /// Not in an ASG, or the ASG kept failing: the OS was powered off.
     PoweredOff,
 }
 
@@ -45,9 +49,14 @@ pub enum GiveBackError {
     },
 }
 
-/// Whether a recorded reason shrinks the fleet.
-pub fn decrements(reason: Option<&str>) -> bool {
-    reason == Some(IDLE)
+impl GiveBackError {
+    /// The ASG API failed: worth another attempt. (A power-off that failed is not.)
+    fn is_asg(&self) -> bool {
+        matches!(
+            self,
+            GiveBackError::Membership { .. } | GiveBackError::Terminate { .. }
+        )
+    }
 }
 
 /// How long a failing give-back keeps trying before it powers the OS off instead.
@@ -69,142 +78,51 @@ impl Default for Patience {
     }
 }
 
-/// Gives the instance back. `in_asg_at_boot` tells "left the group already" from "never in one".
-/// Errors from the ASG API are retried with `patience`; when they outlast it, the OS is powered
-/// off (a termination, with the launch template's shutdown behaviour `terminate`), and the ASG
-/// replaces the instance without lowering its desired capacity.
+/// The instance being given back.
+#[derive(Debug, Clone, Copy)]
+pub struct Instance<'a> {
+    pub id: &'a str,
+    /// Tells "left the group already" from "never in one".
+    pub in_asg_at_boot: bool,
+    pub poweroff_command: &'a [String],
+}
+
+/// Gives the instance back as `outcome` says (with or without a decrement). Errors from the ASG
+/// API are retried with `patience`; when they outlast it, the OS is powered off (a termination,
+/// with the launch template's shutdown behaviour `terminate`), and the ASG replaces the instance
+/// without lowering its desired capacity.
 pub async fn give_back(
     asg: &aws_sdk_autoscaling::Client,
-    instance_id: &str,
-    reason: Option<&str>,
-    in_asg_at_boot: bool,
-    poweroff_command: &[String],
+    instance: Instance<'_>,
+    outcome: Outcome,
     patience: Patience,
-) -> Result<Outcome, GiveBackError> {
-    let deadline = Instant::now() + patience.total;
-    let mut attempt = 0;
-    loop {
-        let err = match give_back_once(asg, instance_id, reason, in_asg_at_boot, poweroff_command)
-            .await
-        {
-            Err(err @ (GiveBackError::Membership { .. } | GiveBackError::Terminate { .. })) => err,
-            done => return done,
-        };
-        let delay = patience.backoff.delay(attempt);
-        if Instant::now() + delay > deadline {
+) -> Result<GiveBack, GiveBackError> {
+    let terms = outcome.give_back();
+    let schedule = Schedule {
+        backoff: patience.backoff,
+        deadline: Instant::now() + patience.total,
+    };
+    let instance_id = instance.id;
+    let given_back = retry::until(
+        schedule,
+        || asg::give_back_once(asg, instance, terms.decrement),
+        GiveBackError::is_asg,
+        |err, attempt, _| {
+            tracing::warn!(instance_id, error = %err, attempt, "giving the instance back failed; retrying")
+        },
+    )
+    .await;
+    match given_back {
+        Ok(done) => Ok(done),
+        Err(GaveUp::Permanent(err)) => Err(err),
+        Err(GaveUp::Deadline(err)) => {
             tracing::error!(
                 instance_id,
                 error = %err,
                 "giving the instance back kept failing; powering off so that it does not idle"
             );
-            return power_off(poweroff_command).map(|_| Outcome::PoweredOff);
+            power_off(instance.poweroff_command).map(|_| GiveBack::PoweredOff)
         }
-        tracing::warn!(instance_id, error = %err, attempt, "giving the instance back failed; retrying");
-        tokio::time::sleep(delay).await;
-        attempt += 1;
-    }
-}
-
-async fn give_back_once(
-    asg: &aws_sdk_autoscaling::Client,
-    instance_id: &str,
-    reason: Option<&str>,
-    in_asg_at_boot: bool,
-    poweroff_command: &[String],
-) -> Result<Outcome, GiveBackError> {
-    let out = asg
-        .describe_auto_scaling_instances()
-        .instance_ids(instance_id)
-        .send()
-        .await
-        .map_err(|e| GiveBackError::Membership {
-            instance_id: instance_id.into(),
-            message: describe_sdk(&e),
-        })?;
-    let member = out.auto_scaling_instances().iter().find(|i| {
-        i.instance_id() == Some(instance_id)
-            && !i
-                .lifecycle_state()
-                .is_some_and(|s| s.starts_with("Terminating") || s == "Terminated")
-    });
-    if member.is_none() {
-        if in_asg_at_boot || !out.auto_scaling_instances().is_empty() {
-            tracing::info!(
-                instance_id,
-                "instance already left its ASG; nothing to give back"
-            );
-            return Ok(Outcome::AlreadyGone);
-        }
-        tracing::info!("not in an ASG: powering off");
-        return power_off(poweroff_command).map(|_| Outcome::PoweredOff);
-    }
-    let decrement = decrements(reason);
-    match terminate(asg, instance_id, decrement).await {
-        Ok(()) => Ok(Outcome::Terminated { decrement }),
-        // At the group's minimum size a decrement is refused; the instance must still go.
-        Err(e) if decrement && e.code() == Some("ValidationError") => {
-            tracing::warn!(
-                instance_id,
-                error = describe_sdk(&e),
-                "ASG refused to lower its desired capacity; terminating without decrement"
-            );
-            terminate(asg, instance_id, false)
-                .await
-                .map(|_| Outcome::Terminated { decrement: false })
-                .map_err(|e| GiveBackError::Terminate {
-                    instance_id: instance_id.into(),
-                    message: describe_sdk(&e),
-                })
-        }
-        Err(e) => Err(GiveBackError::Terminate {
-            instance_id: instance_id.into(),
-            message: describe_sdk(&e),
-        }),
-    }
-}
-
-async fn terminate(
-    asg: &aws_sdk_autoscaling::Client,
-    instance_id: &str,
-    decrement: bool,
-) -> Result<(), SdkError<aws_sdk_autoscaling::operation::terminate_instance_in_auto_scaling_group::TerminateInstanceInAutoScalingGroupError>>{
-    asg.terminate_instance_in_auto_scaling_group()
-        .instance_id(instance_id)
-        .should_decrement_desired_capacity(decrement)
-        .send()
-        .await
-        .map(|_| ())
-}
-
-fn power_off(command: &[String]) -> Result<(), GiveBackError> {
-    let err = |message: String| GiveBackError::PowerOff {
-        command: command.to_vec(),
-        message,
-    };
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| err("empty command".into()))?;
-    tracing::info!(?command, "running the power-off command");
-    let status = std::process::Command::new(program)
-        .args(args)
-        .status()
-        .map_err(|e| err(e.to_string()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(err(format!("exited with {status}")))
-    }
-}
-
-/// An SDK error as one line: code and message when the service sent them, else the chain.
-pub fn describe_sdk<E>(e: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match (e.code(), e.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_string(),
-        _ => crate::error_chain::one_line(e),
     }
 }
 
@@ -271,6 +189,14 @@ mod tests {
         total: Duration::from_millis(200),
     };
 
+    fn instance(poweroff_command: &[String]) -> Instance<'_> {
+        Instance {
+            id: INSTANCE,
+            in_asg_at_boot: true,
+            poweroff_command,
+        }
+    }
+
     /// A power-off command that must not run.
     fn no_poweroff() -> Vec<String> {
         vec!["false".into()]
@@ -286,14 +212,40 @@ mod tests {
             .output(|| TerminateInstanceInAutoScalingGroupOutput::builder().build())
             .build();
         let asg = client(&[&describe, &terminate]);
-        let outcome = give_back(&asg, INSTANCE, Some("IDLE"), true, &no_poweroff(), FAST)
+        let poweroff = no_poweroff();
+        let done = give_back(&asg, instance(&poweroff), Outcome::Idle, FAST)
             .await
             .unwrap();
-        assert_eq!(outcome, Outcome::Terminated { decrement: true });
+        assert_eq!(done, GiveBack::Terminated { decrement: true });
         assert_eq!(terminate.num_calls(), 3);
         // Membership is checked again before each retry: a terminate that did land is not
         // repeated.
         assert_eq!(describe.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn each_outcome_terminates_with_its_decrement() {
+        for (outcome, decrement) in [
+            (Outcome::Idle, true),
+            (Outcome::JobFinished, false),
+            (Outcome::Interrupted, false),
+            (Outcome::CrashedAfterRunning, false),
+            (Outcome::FailedToStart, true),
+        ] {
+            let describe = in_service();
+            let terminate = mock!(Client::terminate_instance_in_auto_scaling_group)
+                .match_requests(move |req| {
+                    req.should_decrement_desired_capacity() == Some(decrement)
+                })
+                .then_output(|| TerminateInstanceInAutoScalingGroupOutput::builder().build());
+            let asg = client(&[&describe, &terminate]);
+            let poweroff = no_poweroff();
+            let done = give_back(&asg, instance(&poweroff), outcome, FAST)
+                .await
+                .unwrap();
+            assert_eq!(done, GiveBack::Terminated { decrement }, "{outcome:?}");
+            assert_eq!(terminate.num_calls(), 1, "{outcome:?}");
+        }
     }
 
     #[tokio::test]
@@ -308,10 +260,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("powered-off");
         let poweroff = vec!["touch".to_string(), marker.display().to_string()];
-        let outcome = give_back(&asg, INSTANCE, Some("IDLE"), true, &poweroff, FAST)
+        let done = give_back(&asg, instance(&poweroff), Outcome::Idle, FAST)
             .await
             .unwrap();
-        assert_eq!(outcome, Outcome::PoweredOff);
+        assert_eq!(done, GiveBack::PoweredOff);
         assert!(marker.exists());
         assert!(terminate.num_calls() > 1, "{}", terminate.num_calls());
     }

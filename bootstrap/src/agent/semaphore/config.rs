@@ -1,4 +1,4 @@
-//! Semaphore's agent configuration (`config.yaml`).
+//! Semaphore's agent configuration (`config.yaml`), token included.
 //!
 //! It is written as JSON, which is valid YAML (1.2 makes JSON a subset, and the agent's YAML
 //! reader accepts it), so every value is escaped by serde_json rather than spliced into text.
@@ -59,18 +59,4 @@ impl AgentConfig<'_> {
         let synced = atomic::Durability::Synced;
         atomic::write(path, &self.render(), 0o600, owner, synced)
     }
-}
-
-/// The job environment: the cache's variables first, then the user's `env` (which may
-/// override them).
-pub fn job_env(config: &BootConfig) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = Vec::new();
-    if let Some(bucket) = &config.cache_bucket {
-        env.extend(crate::cache::job_env(bucket));
-    }
-    for (k, v) in &config.env {
-        env.retain(|(name, _)| name != k);
-        env.push((k.clone(), v.clone()));
-    }
-    env
 }

@@ -1,6 +1,6 @@
-//! Delays between attempts at a call that may succeed later (SSM throttling, a failed give-back):
-//! an exponential ceiling, jittered over its upper half so that a fleet booting at once spreads
-//! its retries.
+//! Delays between attempts at a call that may succeed later ([`super::retry`] waits them): an
+//! exponential ceiling, jittered over its upper half so that a fleet booting at once spreads its
+//! retries.
 
 use std::time::Duration;
 

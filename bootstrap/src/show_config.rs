@@ -4,15 +4,19 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::config::defaults;
-use crate::run::LocalLayers;
+use crate::agent;
+use crate::config::{check_sections, defaults, ConfigError, LocalLayers};
 
 /// The merged local layers with defaults filled in. A config parameter is named, not read:
-/// it is merged at boot. No secret is ever part of this (the token stays in SSM).
-pub fn render(local: &LocalLayers) -> String {
+/// it is merged at boot. No secret is ever part of this (the token stays in SSM). A kind this
+/// version cannot start, or a section for another kind, is refused as `run` refuses it.
+pub fn render(local: &LocalLayers) -> Result<String, ConfigError> {
     let layer = local.merged();
+    let kind = layer.agent.unwrap_or_default();
+    let agent = agent::provider(kind)?;
+    check_sections("config", kind, &layer)?;
     let fields = [
-        ("agent", json!(layer.agent.unwrap_or_default())),
+        ("agent", json!(kind)),
         ("endpoint", json!(layer.endpoint)),
         ("token_parameter", json!(layer.token_parameter)),
         ("cache_bucket", json!(layer.cache_bucket)),
@@ -32,9 +36,7 @@ pub fn render(local: &LocalLayers) -> String {
         ("agent_user", json!(layer.agent_user)),
         (
             "agent_dir",
-            json!(layer
-                .agent_dir
-                .unwrap_or_else(|| defaults::agent_dir().into())),
+            json!(layer.agent_dir.unwrap_or_else(|| agent.default_dir())),
         ),
         (
             "boot_timeout",
@@ -47,9 +49,13 @@ pub fn render(local: &LocalLayers) -> String {
                 .poweroff_command
                 .unwrap_or_else(defaults::poweroff_command)),
         ),
+        // Only the agent's own section can be here; shown as written.
+        ("semaphore", json!(layer.semaphore)),
+        ("buildkite", json!(layer.buildkite)),
+        ("circleci", json!(layer.circleci)),
     ];
     // Sorted by key through a BTreeMap, not serde_json's Map, whose order depends on whether
     // another crate in the same build turned on serde_json's `preserve_order`.
     let doc: BTreeMap<&str, Value> = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
-    serde_json::to_string_pretty(&doc).expect("a JSON value serialises")
+    Ok(serde_json::to_string_pretty(&doc).expect("a JSON value serialises"))
 }

@@ -1,12 +1,18 @@
-//! The agent's shutdown hook, and where it leaves the reason for the supervisor.
+//! Semaphore's shutdown hook (`shutdown-hook-path`), and where it leaves the reason for the
+//! supervisor.
 //!
-//! The hook runs as the agent user, possibly with a job's credentials still in its
-//! environment, so it does nothing but record `SEMAPHORE_AGENT_SHUTDOWN_REASON`. The root
-//! supervisor acts on it once the agent has exited.
+//! The hook runs as the agent user, possibly with a job's credentials still in its environment,
+//! so it does nothing but record `SEMAPHORE_AGENT_SHUTDOWN_REASON`. The root supervisor acts on
+//! it once the agent has exited.
 
 use std::path::{Path, PathBuf};
 
+use crate::state::StateDir;
 use imagekit_core::atomic;
+
+/// What `on-shutdown --help` says.
+pub const ABOUT: &str =
+    "The agent's shutdown hook: records SEMAPHORE_AGENT_SHUTDOWN_REASON for the supervisor";
 
 /// Tells the hook where to record the reason; set by the supervisor in the agent's environment.
 pub const REASON_FILE_ENV: &str = "IMAGEKIT_SHUTDOWN_REASON_FILE";
@@ -14,8 +20,6 @@ pub const REASON_FILE_ENV: &str = "IMAGEKIT_SHUTDOWN_REASON_FILE";
 pub const EXE_ENV: &str = "IMAGEKIT_BOOTSTRAP_EXE";
 /// What the Semaphore agent passes to its hook.
 pub const AGENT_REASON_ENV: &str = "SEMAPHORE_AGENT_SHUTDOWN_REASON";
-/// The reason for an agent that the supervisor stopped on request (OS shutdown, service stop).
-pub const INTERRUPTED: &str = "INTERRUPTED";
 
 /// The launcher the agent's `shutdown-hook-path` points at. Fixed text: the binary's path and
 /// the reason file travel in the environment, never spliced into the script.
@@ -34,13 +38,9 @@ pub fn launcher_path(agent_dir: &Path) -> PathBuf {
     agent_dir.join(format!("imagekit-shutdown-hook.{ext}"))
 }
 
-/// A directory owned by the agent user (0700): only it and root can write the reason.
-pub fn state_dir(agent_dir: &Path) -> PathBuf {
-    agent_dir.join(".imagekit")
-}
-
-pub fn reason_file(agent_dir: &Path) -> PathBuf {
-    state_dir(agent_dir).join("shutdown-reason")
+/// In the state dir, which only the agent user and root can write.
+pub fn reason_file(state: &StateDir) -> PathBuf {
+    state.file("shutdown-reason")
 }
 
 /// The hook: records the reason and returns at once. No AWS call, no credentials.
@@ -52,7 +52,7 @@ pub fn record_reason() -> Result<String, std::io::Error> {
         .unwrap_or_else(|| "UNSPECIFIED".to_string());
     let path = std::env::var_os(REASON_FILE_ENV)
         .map(PathBuf::from)
-        .unwrap_or_else(|| reason_file(Path::new(crate::config::defaults::agent_dir())));
+        .unwrap_or_else(|| reason_file(&StateDir::of(Path::new(super::DEFAULT_DIR))));
     // Read by the supervisor as soon as the agent exits, in this same boot.
     let unsynced = atomic::Durability::Unsynced;
     atomic::write(&path, reason.as_bytes(), 0o600, None, unsynced)?;
@@ -60,8 +60,8 @@ pub fn record_reason() -> Result<String, std::io::Error> {
 }
 
 /// What the hook recorded, if it ran.
-pub fn read_reason(agent_dir: &Path) -> Option<String> {
-    std::fs::read_to_string(reason_file(agent_dir))
+pub fn read_reason(state: &StateDir) -> Option<String> {
+    std::fs::read_to_string(reason_file(state))
         .ok()
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())

@@ -5,7 +5,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 
-use crate::shutdown;
+use super::StateDir;
 
 /// Held for the life of the `run` process; the OS releases it however the process ends.
 #[derive(Debug)]
@@ -29,7 +29,7 @@ pub enum LockError {
 }
 
 pub fn lock_path(agent_dir: &Path) -> PathBuf {
-    shutdown::state_dir(agent_dir).join("run.lock")
+    StateDir::of(agent_dir).file("run.lock")
 }
 
 /// Takes the agent dir's run lock without waiting: a second `run` stops at once.
@@ -39,7 +39,7 @@ pub fn acquire(agent_dir: &Path) -> Result<RunLock, LockError> {
         path: path.clone(),
         source,
     };
-    std::fs::create_dir_all(shutdown::state_dir(agent_dir)).map_err(io)?;
+    std::fs::create_dir_all(StateDir::of(agent_dir).path()).map_err(io)?;
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)

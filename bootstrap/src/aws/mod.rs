@@ -14,7 +14,12 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponentsBuilder
 use aws_smithy_types::config_bag::ConfigBag;
 use tokio::sync::oneshot;
 
-use crate::roots::Roots;
+pub mod backoff;
+pub mod failure;
+pub mod retry;
+pub mod roots;
+
+use roots::Roots;
 
 pub use aws_sdk_ssm::config::SharedCredentialsProvider;
 
@@ -23,7 +28,7 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// The one HTTPS client (rustls + ring), trusting the system's roots (see [`crate::roots`]).
+/// The one HTTPS client (rustls + ring), trusting the system's roots (see [`roots`]).
 /// Cloning it shares its connection pool.
 pub fn https_client() -> SharedHttpClient {
     https_client_trusting(Roots::system())

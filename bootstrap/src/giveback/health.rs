@@ -21,6 +21,6 @@ pub async fn mark_unhealthy(
         .map(|_| ())
         .map_err(|e| HealthError {
             instance_id: instance_id.into(),
-            message: crate::giveback::describe_sdk(&e),
+            message: crate::aws::failure::describe_sdk(&e),
         })
 }

@@ -73,6 +73,23 @@ const THROTTLED: [&str; 6] = [
     "SlowDown",
 ];
 
+/// Whether an error code only asks the caller to slow down.
+pub fn is_throttling(code: &str) -> bool {
+    THROTTLED.contains(&code)
+}
+
+/// An SDK error as one line: code and message when the service sent them, else the chain.
+pub fn describe_sdk<E>(e: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> String
+where
+    E: ProvideErrorMetadata + Error + 'static,
+{
+    match (e.code(), e.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code.to_string(),
+        _ => crate::error_chain::one_line(e),
+    }
+}
+
 /// Reads the cause out of a failed SDK call.
 pub fn cause<E, R>(err: &SdkError<E, R>) -> Cause
 where
@@ -100,7 +117,7 @@ where
                 Cause::BadCredentials { code, message }
             } else if ACCESS_DENIED.contains(&c) {
                 Cause::AccessDenied { code, message }
-            } else if THROTTLED.contains(&c) {
+            } else if is_throttling(c) {
                 Cause::Throttled { code }
             } else if code.is_empty() {
                 Cause::Other {

@@ -1,0 +1,226 @@
+//! Semaphore's agent (v2): `agent start --config-file config.yaml` in its install dir, ended by
+//! its shutdown hook with a reason.
+
+mod config;
+pub mod hook;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use super::{Agent, AgentError, Outcome, Start};
+use crate::config::BootConfig;
+use crate::secrets::Token;
+use crate::state::StateDir;
+use crate::supervise::{Exit, GracefulStop, Launch, StopSignal};
+use config::AgentConfig;
+use imagekit_core::{atomic, AgentKind};
+
+/// Where the images install the agent (packer/scripts: the agent's own tarball layout).
+#[cfg(not(windows))]
+pub const DEFAULT_DIR: &str = "/opt/semaphore/agent";
+#[cfg(windows)]
+pub const DEFAULT_DIR: &str = r"C:\semaphore-agent";
+
+/// What the agent passes its hook for a stop it was asked for (the reason the supervisor
+/// records when it stopped the agent, which then could not run its hook).
+const INTERRUPTED: &str = "INTERRUPTED";
+
+pub struct Semaphore;
+
+impl Agent for Semaphore {
+    fn kind(&self) -> AgentKind {
+        AgentKind::Semaphore
+    }
+
+    fn default_dir(&self) -> PathBuf {
+        PathBuf::from(DEFAULT_DIR)
+    }
+
+    /// `<agent_dir>/agent` (`agent.exe` on Windows).
+    fn program(&self, config: &BootConfig) -> PathBuf {
+        config
+            .agent_dir
+            .join(format!("agent{}", std::env::consts::EXE_SUFFIX))
+    }
+
+    fn config_path(&self, config: &BootConfig) -> PathBuf {
+        config.agent_dir.join("config.yaml")
+    }
+
+    /// The variables of the toolbox's `cache` command for its S3 backend.
+    fn cache_env(&self, bucket: &str) -> Vec<(String, String)> {
+        [
+            ("SEMAPHORE_CACHE_BACKEND", "s3"),
+            ("SEMAPHORE_CACHE_S3_BUCKET", bucket),
+            ("SEMAPHORE_CACHE_USE_EC2_INSTANCE_PROFILE", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// The hook launcher, a cleared reason file, and the agent's config.
+    fn write_files(&self, start: &Start<'_>, token: &Token) -> Result<(), AgentError> {
+        let reason = hook::reason_file(start.state);
+        match std::fs::remove_file(&reason) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(AgentError {
+                    what: "clearing",
+                    path: reason,
+                    source,
+                })
+            }
+        }
+
+        let launcher = hook::launcher_path(&start.config.agent_dir);
+        // Fixed text, rewritten every boot: no fsync.
+        let unsynced = atomic::Durability::Unsynced;
+        atomic::write(&launcher, hook::LAUNCHER.as_bytes(), 0o755, None, unsynced).map_err(
+            |source| AgentError {
+                what: "writing the shutdown hook",
+                path: launcher.clone(),
+                source,
+            },
+        )?;
+
+        let agent_config = AgentConfig {
+            config: start.config,
+            token,
+            name: config::agent_name(start.instance_id),
+            shutdown_hook: launcher,
+            job_env: self.job_env(start.config),
+        };
+        let path = self.config_path(start.config);
+        agent_config
+            .write(&path, start.user.owner())
+            .map_err(|source| AgentError {
+                what: "writing the agent config",
+                path: path.clone(),
+                source,
+            })?;
+        tracing::info!(
+            path = %path.display(),
+            name = agent_config.name.as_str(),
+            "agent config written"
+        );
+        Ok(())
+    }
+
+    /// `agent start --config-file PATH`; the hook learns from its environment which binary to run
+    /// and where to record the reason.
+    fn launch<'a>(&self, start: &Start<'a>) -> Launch<'a> {
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("imagekit-bootstrap"));
+        Launch {
+            program: self.program(start.config),
+            args: vec![
+                OsString::from("start"),
+                OsString::from("--config-file"),
+                self.config_path(start.config).into_os_string(),
+            ],
+            dir: start.config.agent_dir.clone(),
+            env: vec![
+                (hook::EXE_ENV.into(), exe.into_os_string()),
+                (
+                    hook::REASON_FILE_ENV.into(),
+                    hook::reason_file(start.state).into_os_string(),
+                ),
+            ],
+            user: start.user,
+        }
+    }
+
+    /// SIGTERM (or SIGINT, the same to it) makes the agent tell the control plane, which stops
+    /// its job after the agent's `interruption-grace-period` (default 0) and then shuts it down,
+    /// hook and all: semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6
+    /// pkg/listener/job_processor.go (`SetupInterruptHandler`) and main.go. The agent bounds its
+    /// own stop, so the supervisor waits for it.
+    fn graceful_stop(&self, _config: &BootConfig) -> GracefulStop {
+        GracefulStop {
+            signal: StopSignal::Terminate,
+            grace: None,
+        }
+    }
+
+    fn read_end(&self, state: &StateDir, exit: &Exit) -> Outcome {
+        let reason = hook::read_reason(state);
+        let status = exit.status;
+        match &reason {
+            Some(reason) => tracing::info!(%status, reason = reason.as_str(), "agent exited"),
+            // The OS or the service manager stopped us, and we stopped the agent: a Windows agent
+            // is terminated outright and cannot run its hook. Not a crash.
+            None if exit.stop_requested => tracing::info!(
+                %status,
+                reason = INTERRUPTED,
+                "agent stopped on request without recording a reason; giving the instance back as interrupted"
+            ),
+            None => tracing::error!(
+                %status,
+                "agent exited without recording a shutdown reason (crashed or killed); giving the instance back without lowering desired capacity"
+            ),
+        }
+        outcome_of(reason.as_deref(), exit.stop_requested)
+    }
+}
+
+/// The agent's shutdown reasons (semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6
+/// pkg/listener/shutdown_reason.go): IDLE and JOB_FINISHED are the control plane's answer to
+/// `disconnect-after-idle-timeout` and `disconnect-after-job`; REQUESTED, INTERRUPTED,
+/// UNABLE_TO_SYNC and UNKNOWN all cut the agent's life short. No reason at all: the agent never
+/// reached its hook.
+fn outcome_of(reason: Option<&str>, stop_requested: bool) -> Outcome {
+    match reason {
+        Some("IDLE") => Outcome::Idle,
+        Some("JOB_FINISHED") => Outcome::JobFinished,
+        Some(_) => Outcome::Interrupted,
+        None if stop_requested => Outcome::Interrupted,
+        // Issue #10 (14) tells an agent that never registered (FailedToStart) from this.
+        None => Outcome::CrashedAfterRunning,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_shutdown_reason_reads_as_its_outcome() {
+        let table = [
+            (Some("IDLE"), false, Outcome::Idle),
+            (Some("JOB_FINISHED"), false, Outcome::JobFinished),
+            (Some("REQUESTED"), false, Outcome::Interrupted),
+            (Some("INTERRUPTED"), false, Outcome::Interrupted),
+            (Some("UNABLE_TO_SYNC"), false, Outcome::Interrupted),
+            (Some("UNKNOWN"), false, Outcome::Interrupted),
+            // What our hook records when the agent passed no reason.
+            (Some("UNSPECIFIED"), false, Outcome::Interrupted),
+            // A reason wins over the stop: the agent ran its hook.
+            (Some("IDLE"), true, Outcome::Idle),
+            (None, true, Outcome::Interrupted),
+            (None, false, Outcome::CrashedAfterRunning),
+        ];
+        for (reason, stop_requested, outcome) in table {
+            assert_eq!(
+                outcome_of(reason, stop_requested),
+                outcome,
+                "{reason:?} {stop_requested}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_cache_env_points_the_toolbox_at_the_bucket() {
+        let env = Semaphore.cache_env("b");
+        let names: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "SEMAPHORE_CACHE_BACKEND",
+                "SEMAPHORE_CACHE_S3_BUCKET",
+                "SEMAPHORE_CACHE_USE_EC2_INSTANCE_PROFILE"
+            ]
+        );
+        assert_eq!(env[1].1, "b");
+    }
+}

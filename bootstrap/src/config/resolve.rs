@@ -1,0 +1,167 @@
+//! The merged layers, with defaults applied and required keys checked: what a boot runs with.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::sections::{check_sections, BuildkiteSection, CircleciSection, SemaphoreSection};
+use super::{BootConfigLayer, ConfigError};
+use imagekit_core::AgentKind;
+
+/// Defaults that apply when no layer sets a key. The agent's own (its directory) come from its
+/// provider.
+pub mod defaults {
+    pub const DISCONNECT_AFTER_JOB: bool = true;
+    pub const DISCONNECT_AFTER_IDLE_TIMEOUT: u64 = 300;
+    pub const BOOT_TIMEOUT: u64 = 120;
+
+    /// Where images bake the config.
+    pub fn baked_config_path() -> &'static str {
+        if cfg!(windows) {
+            r"C:\ProgramData\imagekit\bootstrap.json"
+        } else {
+            "/etc/imagekit/bootstrap.json"
+        }
+    }
+
+    /// The OS's own power-off; the launch template's instance-initiated shutdown behaviour
+    /// `terminate` turns it into a termination.
+    pub fn poweroff_command() -> Vec<String> {
+        let argv: &[&str] = if cfg!(windows) {
+            &["shutdown", "/s", "/t", "0"]
+        } else if cfg!(target_os = "macos") {
+            &["/sbin/shutdown", "-h", "now"]
+        } else {
+            &["systemctl", "poweroff"]
+        };
+        argv.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+/// The section of the config's own agent kind (empty when no layer wrote one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Section {
+    Semaphore(SemaphoreSection),
+    Buildkite(BuildkiteSection),
+    Circleci(CircleciSection),
+}
+
+/// The resolved, validated configuration the boot runs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BootConfig {
+    pub agent: AgentKind,
+    pub endpoint: String,
+    pub token_parameter: String,
+    pub cache_bucket: Option<String>,
+    pub disconnect_after_job: bool,
+    pub disconnect_after_idle_timeout: u64,
+    pub env: BTreeMap<String, String>,
+    /// `None`: the user the bootstrap runs as.
+    pub agent_user: Option<String>,
+    pub agent_dir: PathBuf,
+    pub boot_timeout: u64,
+    pub config_parameter: Option<String>,
+    pub poweroff_command: Vec<String>,
+    pub section: Section,
+}
+
+impl BootConfig {
+    /// Applies defaults and checks the required keys. `default_agent_dir` is where the agent's
+    /// image installs it (its provider knows).
+    pub fn resolve(
+        layer: BootConfigLayer,
+        default_agent_dir: &Path,
+    ) -> Result<BootConfig, ConfigError> {
+        let nonempty = |v: Option<String>, key: &'static str| match v {
+            Some(v) if !v.trim().is_empty() => Ok(v),
+            _ => Err(ConfigError::Missing(key)),
+        };
+        let poweroff_command = layer
+            .poweroff_command
+            .clone()
+            .unwrap_or_else(defaults::poweroff_command);
+        if poweroff_command.is_empty() {
+            return Err(ConfigError::key("poweroff_command", "must name a program"));
+        }
+        if layer.boot_timeout == Some(0) {
+            return Err(ConfigError::key(
+                "boot_timeout",
+                "must be at least 1 second",
+            ));
+        }
+        let agent = layer.agent.unwrap_or_default();
+        check_sections("config", agent, &layer)?;
+        let section = match agent {
+            AgentKind::Semaphore => Section::Semaphore(layer.semaphore.unwrap_or_default()),
+            AgentKind::Buildkite => Section::Buildkite(layer.buildkite.unwrap_or_default()),
+            AgentKind::Circleci => Section::Circleci(layer.circleci.unwrap_or_default()),
+        };
+        Ok(BootConfig {
+            agent,
+            endpoint: nonempty(layer.endpoint, "endpoint")?,
+            token_parameter: nonempty(layer.token_parameter, "token_parameter")?,
+            cache_bucket: layer.cache_bucket.filter(|b| !b.is_empty()),
+            disconnect_after_job: layer
+                .disconnect_after_job
+                .unwrap_or(defaults::DISCONNECT_AFTER_JOB),
+            disconnect_after_idle_timeout: layer
+                .disconnect_after_idle_timeout
+                .unwrap_or(defaults::DISCONNECT_AFTER_IDLE_TIMEOUT),
+            env: layer.env.unwrap_or_default(),
+            agent_user: layer.agent_user.filter(|u| !u.is_empty()),
+            agent_dir: layer
+                .agent_dir
+                .unwrap_or_else(|| default_agent_dir.to_path_buf()),
+            boot_timeout: layer.boot_timeout.unwrap_or(defaults::BOOT_TIMEOUT),
+            config_parameter: layer.config_parameter,
+            poweroff_command,
+            section,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(json: &str) -> Result<BootConfig, ConfigError> {
+        BootConfig::resolve(serde_json::from_str(json).unwrap(), Path::new("/agent"))
+    }
+
+    #[test]
+    fn resolve_requires_endpoint_and_token_parameter() {
+        let err = resolve(r#"{"endpoint":"e"}"#).unwrap_err().to_string();
+        assert!(err.contains("token_parameter"), "{err}");
+    }
+
+    #[test]
+    fn defaults_fill_what_no_layer_sets() {
+        let config = resolve(r#"{"endpoint":"e","token_parameter":"/t"}"#).unwrap();
+        assert_eq!(config.agent, AgentKind::Semaphore);
+        assert_eq!(config.agent_dir, Path::new("/agent"));
+        assert_eq!(config.boot_timeout, defaults::BOOT_TIMEOUT);
+        assert_eq!(config.section, Section::Semaphore(SemaphoreSection {}));
+    }
+
+    #[test]
+    fn the_section_of_the_agents_kind_is_carried() {
+        let config = resolve(
+            r#"{"agent":"buildkite","endpoint":"e","token_parameter":"/t","buildkite":{"spawn":3}}"#,
+        )
+        .unwrap();
+        let Section::Buildkite(section) = config.section else {
+            panic!("{:?}", config.section)
+        };
+        assert_eq!(section.spawn, Some(3));
+    }
+
+    #[test]
+    fn a_foreign_section_is_refused_after_merging() {
+        let err = resolve(r#"{"endpoint":"e","token_parameter":"/t","circleci":{}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("config: key `circleci`: "), "{err}");
+    }
+}

@@ -1,0 +1,126 @@
+//! Everything decided and written before the agent starts: the full config, the agent user, the
+//! token, the cache check, the ASG's name, and the agent's files.
+
+use anyhow::Context;
+use tokio::time::Instant;
+
+use super::instance::Instance;
+use crate::agent::{self, Agent, Start};
+use crate::aws::failure::describe_sdk;
+use crate::config::{parse_parameter_layer, BootConfig, BootConfigLayer, ConfigError, LocalLayers};
+use crate::identity::Identity;
+use crate::state::StateDir;
+use crate::{cache, secrets, user};
+
+pub(super) struct Prepared {
+    pub agent: Box<dyn Agent>,
+    pub config: BootConfig,
+    pub user: user::User,
+    pub state: StateDir,
+    pub asg_name: Option<String>,
+}
+
+impl Prepared {
+    pub fn start<'a>(&'a self, instance_id: &'a str) -> Start<'a> {
+        Start {
+            config: &self.config,
+            instance_id,
+            user: &self.user,
+            state: &self.state,
+        }
+    }
+}
+
+pub(super) async fn prepare(
+    local: &LocalLayers,
+    instance: &Instance,
+    deadline: Instant,
+) -> anyhow::Result<Prepared> {
+    let (identity, sdk) = (&instance.identity, &instance.sdk);
+    // The S3 client builds on the blocking pool while the SSM client builds here, so that the
+    // token and cache requests both leave one client-build after the metadata reads, not two.
+    // (Built even when no layer names a bucket: the parameter may, and it costs no wait.)
+    let s3 = tokio::task::spawn_blocking({
+        let sdk = sdk.clone();
+        move || cache::client(&sdk)
+    });
+    let ssm = aws_sdk_ssm::Client::new(sdk);
+    let region = identity.region.as_str();
+    let parameter = parameter_layer(&ssm, local, region, deadline).await?;
+    let (agent, config) = agent::resolve(local.with_parameter(parameter))?;
+    let user = user::resolve(config.agent_user.as_deref())
+        .map_err(|e| ConfigError::key("agent_user", e.to_string()))?;
+
+    let (token, cache_check, asg_name) = tokio::join!(
+        secrets::token(&ssm, &config.token_parameter, region, deadline),
+        async {
+            match &config.cache_bucket {
+                Some(bucket) => {
+                    let s3 = s3.await.context("building the S3 client")?;
+                    cache::check(&s3, bucket).await.map_err(anyhow::Error::from)
+                }
+                None => Ok(()),
+            }
+        },
+        asg_name(sdk, identity),
+    );
+    let token = token.context("reading the agent token")?;
+    cache_check?;
+    let asg_name = asg_name?;
+
+    let state = StateDir::of(&config.agent_dir);
+    state
+        .prepare(&user)
+        .with_context(|| format!("preparing the state dir {}", state.path().display()))?;
+    let prepared = Prepared {
+        agent,
+        config,
+        user,
+        state,
+        asg_name,
+    };
+    let start = prepared.start(&identity.instance_id);
+    prepared.agent.write_files(&start, &token)?;
+    Ok(prepared)
+}
+
+/// The config parameter's layer, when a local layer names one.
+async fn parameter_layer(
+    ssm: &aws_sdk_ssm::Client,
+    local: &LocalLayers,
+    region: &str,
+    deadline: Instant,
+) -> anyhow::Result<Option<BootConfigLayer>> {
+    let Some(name) = local.merged().config_parameter else {
+        return Ok(None);
+    };
+    let backoff = secrets::Backoff::default();
+    let text = secrets::get_parameter(ssm, &name, region, backoff, deadline)
+        .await
+        .context("reading the config parameter")?;
+    let origin = format!("config parameter {name}");
+    Ok(Some(parse_parameter_layer(&origin, &text)?))
+}
+
+/// The ASG's name: from the instance tag when metadata exposes tags, else asked of the ASG API.
+async fn asg_name(
+    sdk: &aws_config::SdkConfig,
+    identity: &Identity,
+) -> anyhow::Result<Option<String>> {
+    if let Some(name) = &identity.asg_name {
+        return Ok(Some(name.clone()));
+    }
+    let out = aws_sdk_autoscaling::Client::new(sdk)
+        .describe_auto_scaling_instances()
+        .instance_ids(&identity.instance_id)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(describe_sdk(&e)))
+        .with_context(|| format!("looking up the ASG of {}", identity.instance_id))?;
+    Ok(out
+        .auto_scaling_instances()
+        .iter()
+        .find(|i| i.instance_id() == Some(identity.instance_id.as_str()))
+        .and_then(|i| i.auto_scaling_group_name())
+        .map(str::to_string))
+}

@@ -1,0 +1,44 @@
+//! The bootstrap's state dir inside the agent dir: the run lock, and what the agent's hooks leave
+//! for the supervisor (a shutdown reason, a job's start). The agent user owns it (0700), so its
+//! hooks can write there and no other user can.
+
+pub mod lock;
+
+use std::path::{Path, PathBuf};
+
+use crate::user::User;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+impl StateDir {
+    pub fn of(agent_dir: &Path) -> StateDir {
+        StateDir {
+            path: agent_dir.join(".imagekit"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// Creates the dir (it may exist: the run lock is in it), private to `user`.
+    pub fn prepare(&self, user: &User) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o700))?;
+            std::os::unix::fs::chown(&self.path, Some(user.uid), Some(user.gid))?;
+        }
+        #[cfg(not(unix))]
+        let _ = user;
+        Ok(())
+    }
+}

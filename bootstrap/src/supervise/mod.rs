@@ -1,0 +1,143 @@
+//! Runs the agent as a supervised child: as the agent user, stopped gracefully when a stop is
+//! requested, and its exit observed, so that the instance is given back however the agent stops.
+//!
+//! The stop request is a future the caller passes in (see [`crate::stop`]): the supervisor does
+//! not know whether a console, the OS or the Windows service manager asks.
+
+mod spawn;
+mod stopping;
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use crate::stop::StopRequest;
+use crate::user::User;
+
+/// Everything needed to start the agent.
+pub struct Launch<'a> {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub dir: PathBuf,
+    pub env: Vec<(String, OsString)>,
+    pub user: &'a User,
+}
+
+/// The signal an agent drains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    Terminate,
+    Interrupt,
+}
+
+/// How an agent is stopped gracefully: its signal, then, if it has not exited after `grace`, by
+/// force. `None`: the agent bounds its own stop, so it is waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracefulStop {
+    pub signal: StopSignal,
+    pub grace: Option<Duration>,
+}
+
+/// How the agent ended.
+#[derive(Debug, Clone, Copy)]
+pub struct Exit {
+    pub status: ExitStatus,
+    /// The supervisor passed on a stop (a signal, or a Windows service stop) before the exit.
+    pub stop_requested: bool,
+}
+
+/// Starts the agent and waits for it; when `stop` resolves first, stops it as `graceful` says.
+pub async fn run(
+    launch: Launch<'_>,
+    graceful: GracefulStop,
+    stop: impl Future<Output = StopRequest>,
+) -> std::io::Result<Exit> {
+    let mut child = spawn::spawn(&launch)?;
+    tracing::info!(
+        program = %launch.program.display(),
+        pid = child.id(),
+        user = launch.user.name.as_str(),
+        "agent started"
+    );
+    let request = tokio::select! {
+        status = child.wait() => return Ok(Exit { status: status?, stop_requested: false }),
+        request = stop => request,
+    };
+    let status = stopping::stop(&mut child, graceful, request).await?;
+    Ok(Exit {
+        status,
+        stop_requested: true,
+    })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    /// `sh -c script` as the current user.
+    async fn supervise(
+        script: &str,
+        graceful: GracefulStop,
+        stop: impl Future<Output = StopRequest>,
+    ) -> Exit {
+        let user = crate::user::resolve(None).unwrap();
+        let launch = Launch {
+            program: PathBuf::from("/bin/sh"),
+            args: vec!["-c".into(), script.into()],
+            dir: std::env::temp_dir(),
+            env: Vec::new(),
+            user: &user,
+        };
+        run(launch, graceful, stop).await.unwrap()
+    }
+
+    const SOON: StopRequest = StopRequest { cause: "test" };
+
+    #[tokio::test]
+    async fn an_agent_that_exits_by_itself_is_not_stopped() {
+        let plan = GracefulStop {
+            signal: StopSignal::Terminate,
+            grace: None,
+        };
+        let exit = supervise("exit 3", plan, std::future::pending()).await;
+        assert_eq!(exit.status.code(), Some(3));
+        assert!(!exit.stop_requested);
+    }
+
+    #[tokio::test]
+    async fn a_stop_sends_the_agents_own_signal() {
+        let plan = GracefulStop {
+            signal: StopSignal::Interrupt,
+            grace: None,
+        };
+        let exit = supervise("exec sleep 30", plan, async { SOON }).await;
+        assert_eq!(exit.status.signal(), Some(libc::SIGINT));
+        assert!(exit.stop_requested);
+    }
+
+    #[tokio::test]
+    async fn an_agent_that_outlasts_its_grace_is_killed() {
+        let plan = GracefulStop {
+            signal: StopSignal::Terminate,
+            grace: Some(Duration::from_millis(200)),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let ready = dir.path().join("ready");
+        // Ignored dispositions survive exec: this sleep cannot be stopped gracefully. The stop
+        // comes once the trap is set.
+        let script = format!("trap '' TERM; touch '{}'; exec sleep 30", ready.display());
+        let stop = async {
+            while !ready.exists() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            SOON
+        };
+        let exit = supervise(&script, plan, stop).await;
+        assert_eq!(exit.status.signal(), Some(libc::SIGKILL));
+        assert!(exit.stop_requested);
+    }
+}

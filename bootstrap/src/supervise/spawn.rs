@@ -1,0 +1,58 @@
+//! Starting the agent's process: its environment, and on Unix its identity.
+
+use std::process::Stdio;
+
+use super::Launch;
+
+/// Credentials the bootstrap itself may have been given; jobs must use the instance profile.
+const SCRUBBED: [&str; 3] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+pub(super) fn spawn(launch: &Launch<'_>) -> std::io::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new(&launch.program);
+    command
+        .args(&launch.args)
+        .current_dir(&launch.dir)
+        .stdin(Stdio::null())
+        .kill_on_drop(false);
+    for var in SCRUBBED {
+        command.env_remove(var);
+    }
+    command
+        .env("HOME", &launch.user.home)
+        .env("USER", &launch.user.name)
+        .env("LOGNAME", &launch.user.name)
+        .envs(launch.env.iter().map(|(k, v)| (k, v)));
+    #[cfg(unix)]
+    if !launch.user.is_current() {
+        as_user(&mut command, launch.user);
+    }
+    command.spawn()
+}
+
+/// Drops to `user` between fork and exec.
+#[cfg(unix)]
+fn as_user(command: &mut tokio::process::Command, user: &crate::user::User) {
+    let (uid, gid, groups) = (user.uid, user.gid, user.groups.clone());
+    // SAFETY: only async-signal-safe syscalls between fork and exec; the group list was looked
+    // up before forking.
+    unsafe {
+        command.pre_exec(move || {
+            let list: Vec<libc::gid_t> = groups.iter().map(|&g| g as libc::gid_t).collect();
+            #[cfg(target_os = "macos")]
+            let len = list.len() as libc::c_int;
+            #[cfg(not(target_os = "macos"))]
+            let len = list.len();
+            if libc::setgroups(len, list.as_ptr()) != 0
+                || libc::setgid(gid as libc::gid_t) != 0
+                || libc::setuid(uid as libc::uid_t) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,70 @@
+//! Stopping a running agent once a stop is requested.
+
+use std::process::ExitStatus;
+
+use tokio::process::Child;
+
+use super::GracefulStop;
+#[cfg(unix)]
+use super::StopSignal;
+use crate::stop::StopRequest;
+
+/// Sends the agent its signal and waits, by force after its grace period (if it has one).
+#[cfg(unix)]
+pub(super) async fn stop(
+    child: &mut Child,
+    graceful: GracefulStop,
+    request: StopRequest,
+) -> std::io::Result<ExitStatus> {
+    let (signal, name) = match graceful.signal {
+        StopSignal::Terminate => (libc::SIGTERM, "SIGTERM"),
+        StopSignal::Interrupt => (libc::SIGINT, "SIGINT"),
+    };
+    if let Some(pid) = child.id() {
+        tracing::info!(
+            pid,
+            signal = name,
+            cause = request.cause,
+            "forwarding signal to the agent"
+        );
+        // SAFETY: plain kill(2) on our own child's pid, which has not been reaped yet.
+        unsafe {
+            libc::kill(pid as libc::pid_t, signal);
+        }
+    }
+    let Some(grace) = graceful.grace else {
+        return child.wait().await;
+    };
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            tracing::warn!(
+                pid = child.id(),
+                ?grace,
+                "the agent did not stop within its grace period; killing it"
+            );
+            // It may have exited in the meantime; the wait below tells either way.
+            let _ = child.start_kill();
+            child.wait().await
+        }
+    }
+}
+
+/// Windows has no signal to send a console-less child: the agent is terminated at once, and its
+/// graceful stop is not available yet (issue #10 (14) brings the job object for its whole tree).
+#[cfg(not(unix))]
+pub(super) async fn stop(
+    child: &mut Child,
+    graceful: GracefulStop,
+    request: StopRequest,
+) -> std::io::Result<ExitStatus> {
+    let _ = graceful;
+    tracing::info!(
+        pid = child.id(),
+        cause = request.cause,
+        "stop requested; stopping the agent"
+    );
+    // It may have exited in the meantime; the wait below tells either way.
+    let _ = child.start_kill();
+    child.wait().await
+}
