@@ -807,10 +807,9 @@ fn a_kind_without_a_provider_is_refused_with_exit_2_before_any_aws_call() {
             .arg(&config)
             .run();
         out.code(2);
-        assert_eq!(
-            out.stderr(),
-            format!("error: no provider for agent kind {kind} in this version\n")
-        );
+        out.stderr_is(&format!(
+            "error: no provider for agent kind {kind} in this version\n"
+        ));
     }
     assert_eq!(
         server.requests(),
@@ -843,7 +842,7 @@ fn a_section_for_another_kind_is_refused_with_exit_2_before_any_aws_call() {
         .arg(&config)
         .run();
     out.code(2);
-    assert_eq!(out.stderr(), format!("error: {expected}\n"));
+    out.stderr_is(&format!("error: {expected}\n"));
 
     // A section's own keys are checked and named too.
     let config = boot.config(serde_json::json!({ "semaphore": { "queue": "q" } }));
@@ -853,13 +852,10 @@ fn a_section_for_another_kind_is_refused_with_exit_2_before_any_aws_call() {
         .arg(&config)
         .run();
     out.code(2);
-    assert_eq!(
-        out.stderr(),
-        format!(
-            "error: {}: key `semaphore.queue`: unknown key\n",
-            config.display()
-        )
-    );
+    out.stderr_is(&format!(
+        "error: {}: key `semaphore.queue`: unknown key\n",
+        config.display()
+    ));
     assert_eq!(server.requests(), 0);
 }
 
