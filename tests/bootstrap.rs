@@ -583,6 +583,8 @@ async fn imds_refusing_connections_at_first_is_waited_for() {
     assert!(!fleet.instance_ids().await.contains(&instance_id));
 }
 
+/// Long by design: two boots (native keys, then the stack's parameter) whose agent configs are
+/// compared.
 #[tokio::test(flavor = "multi_thread")]
 async fn agent_aws_stack_parameter_gives_the_same_agent_config_as_native_keys() {
     let (fleet, native) = fleet("stack", 2, true).await;

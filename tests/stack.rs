@@ -209,6 +209,7 @@ fn cfn_lint_finds_nothing_in_any_rendered_template() {
     assert!(run.stdout().trim().is_empty(), "{}", run.stdout());
 }
 
+/// Long by design: one pass over every rendered template, one block per fleet rule.
 #[test]
 fn templates_hold_the_fleet_rules() {
     for (name, t) in all_templates() {
@@ -646,6 +647,7 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Long by design: one loop over the documented keys, each either mapped or refused by name.
 #[test]
 fn every_documented_agent_aws_stack_key_is_mapped_or_refused_naming_it() {
     let base = [
@@ -913,6 +915,7 @@ fn agent_aws_stack_windows_example_becomes_the_equivalent_stack() {
     );
 }
 
+/// Long by design: a table of (template path, expected value) for the documented example.
 #[test]
 fn agent_aws_stack_macos_example_becomes_the_equivalent_stack() {
     let kms = "arn:aws:kms:us-east-1:123456789012:key/2f1c9a0e-7b3d-4e5f-8a9b-0c1d2e3f4a5b";
