@@ -541,10 +541,6 @@ fn unknown_and_unmappable_agent_aws_stack_keys_are_refused() {
             "SEMAPHORE_AGENT_ASG_DESIRED: the template never sets a desired capacity (each update would reset it); the scaler raises it from the queue: remove it, or set SEMAPHORE_AGENT_ASG_MIN_SIZE for a floor",
         ),
         (
-            r#""SEMAPHORE_AGENT_USE_PRE_SIGNED_URL":"true""#,
-            "SEMAPHORE_AGENT_USE_PRE_SIGNED_URL: pre-signed STS URLs as agent names are not supported by imagekit-bootstrap: remove it (the agent is named after its instance)",
-        ),
-        (
             r#""SEMAPHORE_AGENT_SUBNETS":"subnet-0123456789abcdef0""#,
             "SEMAPHORE_AGENT_SUBNETS needs SEMAPHORE_AGENT_VPC_ID: give both, or neither for the default VPC",
         ),
@@ -730,7 +726,6 @@ fn every_documented_agent_aws_stack_key_is_mapped_or_refused_naming_it() {
         refused,
         [
             "SEMAPHORE_AGENT_ASG_DESIRED",
-            "SEMAPHORE_AGENT_USE_PRE_SIGNED_URL",
             "SEMAPHORE_AGENT_ALLOW_PUBLIC_SUBNET",
             "SEMAPHORE_AGENT_ASG_NEW_INSTANCES_PROTECTED_FROM_SCALE_IN",
         ]
