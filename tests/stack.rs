@@ -1137,3 +1137,41 @@ async fn the_scaler_runs_with_the_functions_environment_and_raises_its_group() {
     assert_eq!(summary["raised"], 1, "{summary}");
     assert_eq!(fleet.desired().await, 3);
 }
+
+/// A boot config naming GitHub's host keys: the instance role may read that parameter too, and
+/// the instances' boot config names it.
+#[test]
+fn github_host_keys_parameter_is_readable_by_the_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!("{LINUX}[stack.boot]\ngithub_host_keys_parameter = \"/ci/github-keys\"\n");
+    std::fs::write(dir.path().join("imagekit.toml"), toml).unwrap();
+    let run = Cmd::imagekit()
+        .args(["stack", "render", "--config", "imagekit.toml"])
+        .current_dir(dir.path())
+        .run();
+    run.success().stderr_is("");
+    let t: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(
+        boot_config(&t)["github_host_keys_parameter"],
+        "/ci/github-keys"
+    );
+    let reads: Vec<Value> = policy_documents(&t)
+        .into_iter()
+        .flat_map(|doc| {
+            list(&doc["Statement"])
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .filter(|s| list(&s["Action"]).contains(&&Value::from("ssm:GetParameter")))
+        .flat_map(|s| {
+            list(&s["Resource"])
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let text = serde_json::to_string(&reads).unwrap();
+    assert!(text.contains("parameter/ci/github-keys"), "{text}");
+    assert!(text.contains("parameter/ci/token"), "{text}");
+}
