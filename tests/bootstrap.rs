@@ -109,6 +109,18 @@ impl Boot {
         self.dir.path().join("agent")
     }
 
+    /// Writes only what an image bakes (the agent dir and the test's power-off recorder) as the
+    /// baked config, for boots whose other keys come from a config parameter; returns its path.
+    pub fn baked(&self) -> PathBuf {
+        let baked = self.dir.path().join("baked.json");
+        let doc = serde_json::json!({
+            "agent_dir": self.agent_dir(),
+            "poweroff_command": [self.dir.path().join("poweroff")],
+        });
+        std::fs::write(&baked, doc.to_string()).unwrap();
+        baked
+    }
+
     /// `path` as the binary under test names it (wine: on drive Z:).
     pub fn guest_path(&self, path: &Path) -> PathBuf {
         match self.host {
@@ -632,17 +644,7 @@ async fn agent_aws_stack_parameter_gives_the_same_agent_config_as_native_keys() 
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     let kept = "gitlab.com ssh-ed25519 AAAAkept\n";
     std::fs::write(home.join(".ssh/known_hosts"), kept).unwrap();
-    // Only what the image bakes: the agent dir and the test's power-off recorder.
-    let baked = stack.dir.path().join("baked.json");
-    std::fs::write(
-        &baked,
-        serde_json::json!({
-            "agent_dir": stack.agent_dir(),
-            "poweroff_command": [stack.dir.path().join("poweroff")],
-        })
-        .to_string(),
-    )
-    .unwrap();
+    let baked = stack.baked();
     let out = stack
         .cmd()
         .env("IMAGEKIT_BAKED_CONFIG", &baked)
@@ -710,16 +712,7 @@ async fn start_sh_boots_as_agent_aws_stack_user_data_calls_it() {
             .to_string(),
         )
         .await;
-    let baked = boot.dir.path().join("baked.json");
-    std::fs::write(
-        &baked,
-        serde_json::json!({
-            "agent_dir": boot.agent_dir(),
-            "poweroff_command": [boot.dir.path().join("poweroff")],
-        })
-        .to_string(),
-    )
-    .unwrap();
+    let baked = boot.baked();
     let start_sh = crate::support::repo_root().join("packer/files/start.sh");
     // agent-aws-stack's user-data runs the script with the parameter's name as its argument.
     let out = Cmd::new("bash")
@@ -1121,16 +1114,7 @@ async fn agent_aws_stack_pre_signed_url_names_the_agent_as_botocore_would() {
             .to_string(),
         )
         .await;
-    let baked = boot.dir.path().join("baked.json");
-    std::fs::write(
-        &baked,
-        serde_json::json!({
-            "agent_dir": boot.agent_dir(),
-            "poweroff_command": [boot.dir.path().join("poweroff")],
-        })
-        .to_string(),
-    )
-    .unwrap();
+    let baked = boot.baked();
     let out = boot
         .cmd()
         .env("IMAGEKIT_BAKED_CONFIG", &baked)
