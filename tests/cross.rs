@@ -259,6 +259,42 @@ fn windows_exe_shows_its_config_with_windows_defaults_under_wine() {
     insta::assert_snapshot!("cross_show_config_windows", out);
 }
 
+/// The provisioning's checksum step on Windows is this exe's: a match and a mismatch under wine
+/// give what the native binary gives (tests/provision.rs checks those lines exactly).
+#[test]
+fn windows_exe_verifies_a_download_under_wine() {
+    let exe = WineExe::new(true);
+    let dir = tempfile::tempdir().unwrap();
+    let asset = dir.path().join("agent_Windows_x86_64.tar.gz");
+    std::fs::write(&asset, b"release bytes").unwrap();
+    let digest = imagekit_core::sha256::file_hex(&asset).unwrap();
+    let sums = dir.path().join("agent_checksums.txt");
+    for (listed, code) in [(digest.clone(), 0), ("0".repeat(64), 1)] {
+        std::fs::write(&sums, format!("{listed}  agent_Windows_x86_64.tar.gz\r\n")).unwrap();
+        let verify = |cmd: Cmd, to_guest: &dyn Fn(&std::path::Path) -> std::path::PathBuf| {
+            cmd.args(["verify-sha256", "--checksums"])
+                .arg(to_guest(&sums))
+                .arg(to_guest(&asset))
+                .run()
+        };
+        let native = verify(Cmd::bootstrap(), &|p| p.to_path_buf());
+        let wine = verify(exe.cmd(), &wine_path);
+        wine.code(code);
+        native.code(code);
+        assert_eq!(wine.stdout(), native.stdout());
+        // wine adds its own lines to stderr; the exe's error line is among them, as natively.
+        let native_err = native.stderr_any().stderr();
+        let wine_err = wine.stderr_any().stderr();
+        for line in native_err.lines() {
+            let line = line.replace(
+                &*sums.to_string_lossy(),
+                &*wine_path(&sums).to_string_lossy(),
+            );
+            assert!(wine_err.contains(&line), "{line:?} in {wine_err}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn aarch64_binary_boots_end_to_end_under_qemu() {
     let (fleet, boot) = fleet_on(Host::Qemu, "qemu-idle", 2, true).await;
@@ -363,7 +399,7 @@ mod windows_service_under_wine {
             // The stand-in agent runs until stopped, as a real one waits for jobs.
             ("STANDIN_HOLD", "1"),
         ]);
-        // The image's command line (packer/scripts/windows/30-bootstrap-service.ps1), plus a
+        // The image's command line (packer/scripts/windows/05-bootstrap-service.ps1), plus a
         // config file.
         let bin_path = format!(
             "\"{}\" run --service --config {}",

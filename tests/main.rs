@@ -8,6 +8,7 @@ mod cross;
 mod harness;
 mod iam;
 mod images;
+mod provision;
 mod regions;
 mod render;
 mod scale;

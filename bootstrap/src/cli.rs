@@ -36,6 +36,20 @@ pub enum Command {
     },
     #[command(about = crate::agent::ON_SHUTDOWN_ABOUT)]
     OnShutdown,
+    /// Checks a downloaded release asset against its release's checksums file (exit 0: it
+    /// matches; 1: it does not, or the file lists it other than once). The image's provisioning
+    /// scripts call it for the agent and the toolbox.
+    #[command(name = "verify-sha256")]
+    VerifySha256 {
+        /// The release's checksums file (`<sha256> <name>` lines).
+        #[arg(long, value_name = "FILE")]
+        checksums: PathBuf,
+        /// The asset's name in that file [default: FILE's own name].
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// The downloaded asset.
+        file: PathBuf,
+    },
     /// Prints the config known before boot (baked config, --config FILE and defaults) as JSON.
     ShowConfig {
         #[arg(long, value_name = "FILE")]

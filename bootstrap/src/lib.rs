@@ -13,6 +13,7 @@
 pub mod agent;
 pub mod aws;
 pub mod cache;
+pub mod checksum;
 pub mod cli;
 pub mod config;
 pub mod error_chain;

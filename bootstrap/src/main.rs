@@ -4,7 +4,7 @@ use clap::Parser;
 use imagekit_bootstrap::cli::{Cli, Command};
 use imagekit_bootstrap::config::LocalLayers;
 use imagekit_bootstrap::exit::ExitStatus;
-use imagekit_bootstrap::{agent, logging, run, show_config, stop};
+use imagekit_bootstrap::{agent, checksum, logging, run, show_config, stop};
 
 /// musl's allocator returns pages to the kernel on most frees: a boot made ~600 more
 /// mmap/munmap calls than the glibc build, and ran ~2 ms slower. mimalloc keeps them.
@@ -23,6 +23,27 @@ fn main() -> ExitCode {
                 ExitStatus::Success.into()
             }
         },
+        Command::VerifySha256 {
+            checksums,
+            name,
+            file,
+        } => {
+            let name = name.unwrap_or_else(|| {
+                file.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+            match checksum::verify(&checksums, &name, &file) {
+                Ok(digest) => {
+                    println!("{name}: sha256 {digest}: matches its release's checksums");
+                    ExitStatus::Success.into()
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitStatus::Failure.into()
+                }
+            }
+        }
         Command::ShowConfig {
             config,
             config_parameter,

@@ -41,6 +41,8 @@ pub struct PackerVars {
     pub root_device_name: String,
     /// The CI agent release the image installs.
     pub agent_version: String,
+    /// The Semaphore toolbox release the image installs for the agent user (Linux, macOS).
+    pub toolbox_version: String,
     /// The bootstrap binary's sha256, which the provisioner re-checks on the builder before
     /// installing it; empty without a binary.
     pub bootstrap_sha256: String,
@@ -95,6 +97,11 @@ pub const NOT_FINGERPRINTED: &[&str] = &[
 ];
 
 pub const CANONICAL: &str = "099720109477";
+
+/// The Semaphore toolbox release the images install (a semaphoreci/toolbox tag, whose
+/// `checksums.txt` the provisioning checks the download against). Pinned, so that one
+/// fingerprint means one toolbox: it reaches the fingerprint through the var file.
+pub const TOOLBOX_VERSION: &str = "v1.44.0";
 
 impl PackerVars {
     pub fn new(v: &Variant, scripts: Vec<String>) -> PackerVars {
@@ -153,6 +160,7 @@ impl PackerVars {
             },
             root_device_name: Distro::root_device_name(v.distro).to_string(),
             agent_version: v.agent_version.clone(),
+            toolbox_version: TOOLBOX_VERSION.to_string(),
             bootstrap_sha256: String::new(),
             scripts,
             host_resource_group_arn: rg,

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The Semaphore agent, verified against the checksums its release publishes.
+# The Semaphore agent, verified against the checksums its release publishes, and
+# agent-aws-stack's start.sh beside it.
 set -euo pipefail
 
+# Empty on an image; the provisioning test installs under a scratch directory instead.
+prefix=${IMAGEKIT_PREFIX:-}
 version=${IMAGEKIT_AGENT_VERSION:?IMAGEKIT_AGENT_VERSION is not set}
 case "$(uname -m)" in
   x86_64) arch=x86_64 ;;
@@ -10,17 +13,18 @@ case "$(uname -m)" in
 esac
 asset="agent_Linux_${arch}.tar.gz"
 base="https://github.com/semaphoreci/agent/releases/download/${version}"
+agent_dir="$prefix/opt/semaphore/agent"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 curl -fsSL --retry 5 -o "$work/$asset" "$base/$asset"
 curl -fsSL --retry 5 -o "$work/agent_checksums.txt" "$base/agent_checksums.txt"
-# Exactly one line for this asset, and it must match.
-grep -E "^[0-9a-f]{64}  ${asset}\$" "$work/agent_checksums.txt" >"$work/expected"
-[ "$(wc -l <"$work/expected")" -eq 1 ]
-(cd "$work" && sha256sum --check --strict expected)
+"$prefix/usr/local/bin/imagekit-bootstrap" verify-sha256 --checksums "$work/agent_checksums.txt" "$work/$asset"
 
-install -d -m 0755 -o semaphore -g semaphore /opt/semaphore/agent
-tar -xzf "$work/$asset" -C /opt/semaphore/agent
-chown -R semaphore:semaphore /opt/semaphore/agent
-/opt/semaphore/agent/agent version
+mkdir -p "$agent_dir"
+tar -xzf "$work/$asset" -C "$agent_dir"
+install -m 0755 "$prefix/tmp/start.sh" "$agent_dir/start.sh"
+rm -f "$prefix/tmp/start.sh"
+chown -R semaphore:semaphore "$agent_dir"
+chown root:root "$agent_dir/start.sh"
+"$agent_dir/agent" version

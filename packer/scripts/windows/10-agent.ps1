@@ -13,11 +13,10 @@ New-Item -ItemType Directory -Force -Path $work | Out-Null
 Invoke-WebRequest -UseBasicParsing -Uri "$base/$asset" -OutFile (Join-Path $work $asset)
 Invoke-WebRequest -UseBasicParsing -Uri "$base/agent_checksums.txt" -OutFile (Join-Path $work 'agent_checksums.txt')
 
-$lines = @(Get-Content (Join-Path $work 'agent_checksums.txt') | Where-Object { $_ -match "^([0-9a-f]{64})  $([regex]::Escape($asset))$" })
-if ($lines.Count -ne 1) { throw "agent_checksums.txt has $($lines.Count) entries for $asset" }
-$expected = ($lines[0] -split '\s+')[0]
-$actual = (Get-FileHash -Algorithm SHA256 -Path (Join-Path $work $asset)).Hash.ToLowerInvariant()
-if ($actual -ne $expected) { throw "$asset checksum mismatch: expected $expected, got $actual" }
+# The same check as on Linux and macOS: imagekit-bootstrap's, installed by the script before this.
+$bootstrap = Join-Path $env:ProgramFiles 'imagekit\imagekit-bootstrap.exe'
+& $bootstrap verify-sha256 --checksums (Join-Path $work 'agent_checksums.txt') (Join-Path $work $asset)
+if ($LASTEXITCODE -ne 0) { throw "$asset does not match its release's checksums: not installing it" }
 
 New-Item -ItemType Directory -Force -Path 'C:\semaphore-agent' | Out-Null
 tar.exe -xzf (Join-Path $work $asset) -C 'C:\semaphore-agent'

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # imagekit-bootstrap as the launchd daemon com.imagekit.bootstrap: loaded at the next boot,
-# never started in the image.
+# never started in the image. Installed first: the scripts after it check their downloads with
+# `imagekit-bootstrap verify-sha256`.
 set -euo pipefail
 
 if [ ! -f /tmp/imagekit-bootstrap ]; then

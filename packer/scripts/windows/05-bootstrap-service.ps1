@@ -1,5 +1,6 @@
 # imagekit-bootstrap as the Windows service `imagekit-bootstrap`: automatic start at the next
 # boot, never started in the image. It runs once per boot; the service manager does not restart it.
+# Installed first: the scripts after it check their downloads with `imagekit-bootstrap verify-sha256`.
 $ErrorActionPreference = 'Stop'
 
 $staged = 'C:\Windows\Temp\imagekit-bootstrap.exe'

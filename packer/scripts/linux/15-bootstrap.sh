@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # imagekit-bootstrap and its unit: enabled for the next boot, never started in the image.
+# Installed first: the scripts after it check their downloads with `imagekit-bootstrap
+# verify-sha256`.
 set -euo pipefail
 
 if [ ! -f /tmp/imagekit-bootstrap ]; then
@@ -15,8 +17,7 @@ if [ "$actual" != "${IMAGEKIT_BOOTSTRAP_SHA256:-}" ]; then
 fi
 install -m 0755 -o root -g root /tmp/imagekit-bootstrap /usr/local/bin/imagekit-bootstrap
 install -m 0644 -o root -g root /tmp/imagekit-bootstrap.service /etc/systemd/system/imagekit-bootstrap.service
-install -m 0755 -o root -g root /tmp/start.sh /opt/semaphore/agent/start.sh
-rm -f /tmp/imagekit-bootstrap /tmp/imagekit-bootstrap.service /tmp/start.sh
+rm -f /tmp/imagekit-bootstrap /tmp/imagekit-bootstrap.service
 systemctl daemon-reload
 systemctl enable imagekit-bootstrap.service
 /usr/local/bin/imagekit-bootstrap --version
