@@ -288,7 +288,7 @@ fn windows_exe_verifies_a_download_under_wine() {
         for line in native_err.lines() {
             let line = line.replace(
                 &*sums.to_string_lossy(),
-                &*wine_path(&sums).to_string_lossy(),
+                &wine_path(&sums).to_string_lossy(),
             );
             assert!(wine_err.contains(&line), "{line:?} in {wine_err}");
         }
