@@ -2,6 +2,7 @@
 
 mod support;
 
+mod aws_errors;
 mod bootstrap;
 mod build;
 mod cross;
