@@ -6,6 +6,7 @@ mod aws_errors;
 mod bootstrap;
 mod build;
 mod cross;
+mod doctor;
 mod harness;
 mod iam;
 mod images;

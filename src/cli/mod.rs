@@ -66,6 +66,35 @@ pub enum Command {
         #[command(subcommand)]
         command: StackCommand,
     },
+    /// Check this machine and account before a build: one line per check, with the fix.
+    ///
+    /// Packer and its mode, the dist bootstrap binaries against SHA256SUMS, the demo's tools
+    /// (when run from the repository), the AWS identity, each region (DescribeImages), and with
+    /// --boot-config or --stack-config the token parameter and the cache bucket the instances
+    /// read. Exits 1 when any check fails; a warning does not.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Region to check (repeatable); default: the environment's region.
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// A boot config whose token parameter and cache bucket must be readable.
+    #[arg(long, value_name = "FILE")]
+    pub boot_config: Option<PathBuf>,
+    /// agent-aws-stack's deploy-time config.json, for the same checks.
+    #[arg(long, value_name = "FILE")]
+    pub stack_config: Option<PathBuf>,
+    /// The Packer executable.
+    #[arg(long, value_name = "PATH", default_value = "packer")]
+    pub packer: PathBuf,
+    /// The dist directory of `cargo xtask dist`.
+    #[arg(long, value_name = "DIR", default_value = imagekit_core::dist::DEFAULT_DIR)]
+    pub dist_dir: PathBuf,
+    /// Print the checks as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 //! drives, runs it, and prints through the [`Printer`]; no module below imports `cli`.
 
 mod build;
+mod doctor;
 mod iam_policy;
 mod images;
 mod render;
@@ -30,6 +31,7 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitStatu
         Command::IamPolicy { policy } => iam_policy::run(&policy, printer),
         Command::Scale(args) => scale::run(&args, printer),
         Command::Stack { command } => stack::run(&command, printer),
+        Command::Doctor(args) => runtime()?.block_on(doctor::run(&args, printer)),
     }
 }
 
@@ -45,6 +47,7 @@ pub fn format_of(command: &Command) -> Format {
             command: ImagesCommand::Prune(args),
         } => args.json,
         Command::Scale(args) => args.json,
+        Command::Doctor(args) => args.json,
         Command::Version
         | Command::Render(_)
         | Command::Userdata(_)
