@@ -73,6 +73,33 @@ pub enum Command {
     /// --boot-config or --stack-config the token parameter and the cache bucket the instances
     /// read. Exits 1 when any check fails; a warning does not.
     Doctor(DoctorArgs),
+    /// Print a shell completion script on stdout (see the README for where each shell reads it).
+    ///
+    /// bash: `imagekit completions bash > ~/.local/share/bash-completion/completions/imagekit`;
+    /// zsh: into a directory of your $fpath as `_imagekit`; fish:
+    /// `~/.config/fish/completions/imagekit.fish`; PowerShell: add
+    /// `imagekit completions powershell | Out-String | Invoke-Expression` to your $PROFILE.
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Write one man page per command into DIR (`cargo xtask man` runs it).
+    #[command(hide = true)]
+    Man {
+        /// The directory to write the pages into; created if missing.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
 }
 
 #[derive(Debug, Args)]

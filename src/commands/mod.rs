@@ -2,9 +2,11 @@
 //! drives, runs it, and prints through the [`Printer`]; no module below imports `cli`.
 
 mod build;
+mod completions;
 mod doctor;
 mod iam_policy;
 mod images;
+mod man;
 mod render;
 mod scale;
 mod scale_env;
@@ -32,6 +34,8 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitStatu
         Command::Scale(args) => scale::run(&args, printer),
         Command::Stack { command } => stack::run(&command, printer),
         Command::Doctor(args) => runtime()?.block_on(doctor::run(&args, printer)),
+        Command::Completions { shell } => completions::run(shell, printer),
+        Command::Man { out } => man::run(&out, printer),
     }
 }
 
@@ -52,7 +56,9 @@ pub fn format_of(command: &Command) -> Format {
         | Command::Render(_)
         | Command::Userdata(_)
         | Command::IamPolicy { .. }
-        | Command::Stack { .. } => false,
+        | Command::Stack { .. }
+        | Command::Completions { .. }
+        | Command::Man { .. } => false,
     };
     if json {
         Format::Json
