@@ -113,6 +113,8 @@ fn region_entry<'a>(doc: &'a serde_json::Value, region: &str) -> &'a serde_json:
         .unwrap()
 }
 
+/// Long by design: numbered steps on one account (build, skip, copy, force), each depending on
+/// the AMIs the previous step left.
 #[tokio::test(flavor = "multi_thread")]
 async fn builds_skips_copies_and_forces_against_moto() {
     let account = Account::new();

@@ -326,6 +326,7 @@ mod windows_service_under_wine {
             .collect()
     }
 
+    /// Long by design: one Windows service's life under wine, from install to stop and its report.
     #[tokio::test(flavor = "multi_thread")]
     async fn service_stop_stops_the_agent_gives_the_instance_back_and_reports_stopped() {
         let account = Account::new();

@@ -349,6 +349,9 @@ fn help_snapshots() {
 
 /// S3 scoping enforced for real: moto with IAM authorization on, an IAM user holding exactly the
 /// instance policy, whose keys may use the cache bucket and are denied on another bucket.
+///
+/// Long by design: the user, its keys and its policy must exist before any allowed or denied
+/// call can be shown.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn instance_policy_confines_s3_to_the_cache_bucket_under_moto_iam_auth() {
     use aws_sdk_s3::primitives::ByteStream;

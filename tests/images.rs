@@ -235,6 +235,8 @@ fn by_id(doc: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
         .collect()
 }
 
+/// Long by design: one seeded account walked through dry run, prune and re-prune, each step
+/// checking what the previous left.
 #[tokio::test(flavor = "multi_thread")]
 async fn prune_keeps_newest_and_every_image_in_use() {
     let account = Account::new();

@@ -424,6 +424,9 @@ fn render_help_snapshot() {
 /// HCL is byte-identical to a render without it, the var file holds it exactly, and a real
 /// Packer 1.6.6 build against moto tags the AMI with it, unchanged, in both regions. A value with
 /// `{{` (which Packer would expand) is refused with exit 2 and nothing written.
+///
+/// Long by design: one value followed from the spec through the rendered files and Packer's
+/// build to the AMI's tags.
 #[tokio::test]
 async fn values_travel_as_data_and_reach_packer_intact() {
     let value = "q\"uote ${var.region} %{ if true }x%{ endif } back\\slash\nsecond line";
@@ -520,6 +523,8 @@ fn fingerprint_of(dir: &Path) -> String {
 /// Same inputs give the same fingerprint wherever they are rendered; regions and host placement
 /// do not count; one script byte, the agent version, skip-provisioning, the bootstrap's bytes
 /// and its absence all do.
+///
+/// Long by design: one baseline fingerprint, then each input that must (or must not) move it.
 #[test]
 fn fingerprint_is_stable_and_sensitive() {
     let tmp = tempdir();

@@ -7,6 +7,8 @@ use crate::support::cmd::{files_below, Cmd};
 
 /// Acceptance 5: each invalid combination exits 2 with one clear line naming the flag, and
 /// `--out` is never created. The lines are a snapshot, each exactly as printed.
+///
+/// Long by design: one table of invalid combinations, a few lines per row.
 #[test]
 fn invalid_combinations_exit_2_and_write_nothing() {
     // (flags, what the one line must mention: the snapshot holds the whole line, these say why

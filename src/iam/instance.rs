@@ -29,6 +29,7 @@ pub enum LogGroups {
     Exact(Vec<String>),
 }
 
+/// Long by design: one list of statements that reads top to bottom like the document it prints.
 pub fn policy(scope: &Scope, opts: &InstanceOptions) -> Result<Policy, UsageError> {
     if opts.ssm_parameters.is_empty() {
         return Err(UsageError::new(

@@ -114,6 +114,7 @@ struct TagSpecification {
     tags: Vec<Tag>,
 }
 
+/// Long by design: the launch template's properties in the order CloudFormation documents them.
 pub fn launch_template(spec: &StackSpec) -> Result<Resource, UsageError> {
     let script = crate::userdata::render(spec.os, &crate::userdata::layer_bytes(&spec.boot))?;
     let groups = match &spec.security {

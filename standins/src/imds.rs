@@ -178,6 +178,8 @@ fn status(code: StatusCode) -> Response {
     (code, "").into_response()
 }
 
+/// Long by design: the request walks one path (instance, availability, the token PUT, the
+/// session token, then a match over the metadata paths the tests read), each step a few lines.
 async fn handle(
     State(shared): State<Shared>,
     method: Method,

@@ -8,6 +8,8 @@ use crate::stack::agent::AgentRow;
 use crate::stack::file::{ScalerTable, StackTable};
 use crate::stack::rules;
 
+/// Long by design: each scaler key is checked in the order the table lists them, then all of
+/// them go through the scaler's own command line once.
 pub(super) fn scaler(
     ctx: &Ctx<'_>,
     t: &StackTable,

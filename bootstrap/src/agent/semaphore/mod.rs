@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::{Agent, AgentError, Outcome, Start};
-use crate::config::BootConfig;
+use crate::config::{BootConfig, Section, SemaphoreSection};
 use crate::secrets::Token;
 use crate::state::StateDir;
 use crate::supervise::{Exit, GracefulStop, Launch, StopSignal};
@@ -45,6 +45,16 @@ impl Agent for Semaphore {
 
     fn config_path(&self, config: &BootConfig) -> PathBuf {
         config.agent_dir.join("config.yaml")
+    }
+
+    /// Agent types whose name assignment is "AWS STS" take only such a name.
+    fn named_by_sts(&self, config: &BootConfig) -> bool {
+        matches!(
+            &config.section,
+            Section::Semaphore(SemaphoreSection {
+                name_from_sts: Some(true)
+            })
+        )
     }
 
     /// The variables of the toolbox's `cache` command for its S3 backend.
@@ -85,10 +95,14 @@ impl Agent for Semaphore {
             },
         )?;
 
+        let name = match start.sts_name {
+            Some(url) => url.expose().to_string(),
+            None => config::agent_name(start.instance_id),
+        };
         let agent_config = AgentConfig {
             config: start.config,
             token,
-            name: config::agent_name(start.instance_id),
+            name,
             shutdown_hook: launcher,
             job_env: self.job_env(start.config),
         };
@@ -100,11 +114,12 @@ impl Agent for Semaphore {
                 path: path.clone(),
                 source,
             })?;
-        tracing::info!(
-            path = %path.display(),
-            name = agent_config.name.as_str(),
-            "agent config written"
-        );
+        // A pre-signed name carries the session token: say what it is, never what it says.
+        let shown = match start.sts_name {
+            Some(_) => "a pre-signed STS GetCallerIdentity URL",
+            None => agent_config.name.as_str(),
+        };
+        tracing::info!(path = %path.display(), name = shown, "agent config written");
         Ok(())
     }
 
