@@ -247,3 +247,37 @@ fn doctor_help() {
     out.success();
     insta::assert_snapshot!("doctor_help", out.stdout());
 }
+
+/// agent-aws-stack's config.json names the parameter and the bucket; neither exists in the
+/// account, and each check says how to create it.
+#[test]
+fn a_stack_configs_missing_parameter_and_bucket_each_fail() {
+    let account = Account::new();
+    let dir = tempfile::tempdir().unwrap();
+    let dist = fixture_dist(dir.path());
+    let stack = dir.path().join("config.json");
+    std::fs::write(
+        &stack,
+        serde_json::json!({
+            "SEMAPHORE_ENDPOINT": "acme.semaphoreci.com",
+            "SEMAPHORE_AGENT_TOKEN_PARAMETER_NAME": "/absent/token",
+            "SEMAPHORE_AGENT_CACHE_BUCKET_NAME": "absent-bucket",
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = doctor(dir.path(), &dist)
+        .arg("--stack-config")
+        .arg(&stack)
+        .envs(account.env())
+        .run();
+    out.code(1);
+    let all = lines(&out);
+    assert_eq!(
+        all[all.len() - 2..],
+        [
+            "fail  token parameter /absent/token  ssm:GetParameter in us-east-1: ParameterNotFound: Parameter /absent/token not found; fix: create it: `aws ssm put-parameter --name /absent/token --type SecureString --value ...` (the value from your CI system's agent settings)".to_string(),
+            "fail  cache bucket absent-bucket  does not exist; fix: create it (`aws s3api create-bucket --bucket absent-bucket`) or fix `cache_bucket`".to_string(),
+        ]
+    );
+}

@@ -206,7 +206,9 @@ fn hint_suffix(hint: &str) -> String {
     }
 }
 
+/// The service's message, without its closing full stop: a `;` and the hint follow it.
 fn with_message(message: &str) -> String {
+    let message = message.trim().trim_end_matches('.');
     if message.is_empty() {
         String::new()
     } else {
