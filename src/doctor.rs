@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use imagekit_bootstrap::aws::failure::AwsFailure;
+
+use crate::exit::UsageError;
 use imagekit_core::dist::{self, Target};
 
 /// How a check came out. A `Fail` makes `doctor` exit 1; a `Warn` does not.
@@ -60,12 +62,55 @@ pub struct Options {
     pub packer: PathBuf,
     pub regions: Vec<String>,
     pub dist_dir: PathBuf,
-    /// A boot config whose token parameter and cache bucket must be reachable.
-    pub boot_config: Option<PathBuf>,
+    /// The token parameter and cache bucket a boot config or a stack config names, read
+    /// before any AWS call.
+    pub access: Access,
     /// The imagekit checkout, when run from one: its demo's Python tools are checked too.
     pub repo: Option<PathBuf>,
     /// Where scripts/setup keeps the venv (`$IMAGEKIT_CACHE`, default `~/.cache/imagekit`).
     pub cache_dir: PathBuf,
+}
+
+/// What the instances will read at boot: each must exist and be readable.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub token_parameter: Option<String>,
+    pub cache_bucket: Option<String>,
+}
+
+impl Access {
+    /// From a boot config (imagekit-bootstrap's schema). Bad input is a [`UsageError`].
+    pub fn from_boot_config(path: &Path) -> Result<Access, UsageError> {
+        let bytes = read(path)?;
+        let layer = crate::userdata::validate_boot_config(path, &bytes)?;
+        Ok(Access {
+            token_parameter: layer.token_parameter,
+            cache_bucket: layer.cache_bucket,
+        })
+    }
+
+    /// From agent-aws-stack's deploy-time config.json, through the one mapping.
+    pub fn from_stack_config(path: &Path) -> Result<Access, UsageError> {
+        let bytes = read(path)?;
+        let table = crate::stack::agent_aws_stack::import(path, &bytes)?.table;
+        Ok(Access {
+            token_parameter: table.token_parameter,
+            cache_bucket: table.cache_bucket,
+        })
+    }
+
+    /// Both files' names, the later one winning where both set a key.
+    pub fn merged(self, other: Access) -> Access {
+        Access {
+            token_parameter: other.token_parameter.or(self.token_parameter),
+            cache_bucket: other.cache_bucket.or(self.cache_bucket),
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, UsageError> {
+    std::fs::read(path)
+        .map_err(|e| UsageError::new(format!("reading config {}: {e}", path.display())))
 }
 
 /// Runs every check. Local ones first; the AWS ones only with an identity, so that a machine
@@ -95,9 +140,7 @@ pub async fn run(opts: &Options) -> Vec<Check> {
     for region in &regions {
         checks.push(region_reachable(&config, region).await);
     }
-    if let Some(path) = &opts.boot_config {
-        checks.extend(boot_config(&config, path).await);
-    }
+    checks.extend(access(&config, &opts.access).await);
     checks
 }
 
@@ -236,34 +279,19 @@ async fn region_reachable(config: &aws_config::SdkConfig, region: &str) -> Check
 }
 
 /// The two things a first boot fails on most: the token parameter and the cache bucket.
-async fn boot_config(config: &aws_config::SdkConfig, path: &Path) -> Vec<Check> {
-    let layer = match std::fs::read(path)
-        .map_err(|e| format!("reading {}: {e}", path.display()))
-        .and_then(|bytes| {
-            crate::userdata::validate_boot_config(path, &bytes).map_err(|e| e.to_string())
-        }) {
-        Ok(layer) => layer,
-        Err(e) => {
-            return vec![Check::not_ok(
-                Level::Fail,
-                "boot config",
-                e,
-                "fix the file: `imagekit-bootstrap show-config --config FILE` shows what it means",
-            )]
-        }
-    };
+async fn access(config: &aws_config::SdkConfig, access: &Access) -> Vec<Check> {
     let mut checks = Vec::new();
-    if let Some(name) = &layer.token_parameter {
+    if let Some(name) = &access.token_parameter {
         checks.push(token_parameter(config, name).await);
     }
-    if let Some(bucket) = layer.cache_bucket.as_deref().filter(|b| !b.is_empty()) {
+    if let Some(bucket) = access.cache_bucket.as_deref().filter(|b| !b.is_empty()) {
         let s3 = imagekit_bootstrap::cache::client(config);
         let check = match imagekit_bootstrap::cache::check(&s3, bucket).await {
             Ok(()) => Check::ok(format!("cache bucket {bucket}"), "HeadBucket ok"),
             Err(e) => Check::not_ok(
                 Level::Fail,
                 format!("cache bucket {bucket}"),
-                e.to_string(),
+                e.message,
                 format!(
                     "create it (`aws s3api create-bucket --bucket {bucket}`) or fix `cache_bucket`"
                 ),

@@ -23,7 +23,12 @@ fn main() -> ExitCode {
         Err(err) => return finish(&Printer::new(Format::Human), Err(err.into())),
     };
     imagekit_bootstrap::logging::init(cli.log_format, "info");
-    let printer = Printer::new(commands::format_of(&cli.command));
+    let format = commands::format_of(&cli.command);
+    let printer = if cli.log_format == LogFormat::Json {
+        Printer::with_json_errors(format)
+    } else {
+        Printer::new(format)
+    };
     finish(&printer, commands::dispatch(cli.command, &printer))
 }
 

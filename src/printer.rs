@@ -40,6 +40,8 @@ type Sink = Mutex<Box<dyn Write + Send>>;
 struct Inner {
     format: Format,
     quiet: bool,
+    /// `--log-format json`: the final error is a JSON log event too, with its parts as fields.
+    json_errors: bool,
     stdout: Sink,
     stderr: Sink,
     /// Only on a terminal, in human format, not quiet.
@@ -85,12 +87,22 @@ impl Printer {
             inner: Arc::new(Inner {
                 format,
                 quiet,
+                json_errors: false,
                 stdout: Mutex::new(stdout),
                 stderr: Mutex::new(stderr),
                 bars,
                 tasks: Mutex::new(HashMap::new()),
             }),
         }
+    }
+
+    /// The same printer, whose final error is a JSON log event (`--log-format json`).
+    pub fn with_json_errors(format: Format) -> Printer {
+        let mut printer = Printer::new(format);
+        if let Some(inner) = Arc::get_mut(&mut printer.inner) {
+            inner.json_errors = true;
+        }
+        printer
     }
 
     pub fn is_json(&self) -> bool {
@@ -143,9 +155,21 @@ impl Printer {
         }
     }
 
-    /// The final `error: ...` line, with the error's causes on it (`{:#}`). Never quiet.
+    /// The final `error: ...` line, with the error's causes on it (`{:#}`). Never quiet. With
+    /// `--log-format json`, the same line as one JSON log event (see
+    /// [`imagekit_bootstrap::logging::error`]).
     pub fn error(&self, err: &anyhow::Error) {
+        if self.inner.json_errors {
+            return self.suspended(|| imagekit_bootstrap::logging::error(err));
+        }
         self.to_stderr(&format!("error: {err:#}\n"));
+    }
+
+    fn suspended(&self, f: impl FnOnce()) {
+        match &self.inner.bars {
+            Some(multi) => multi.suspend(f),
+            None => f(),
+        }
     }
 
     /// Writes above the bars when they are drawn, so neither garbles the other.

@@ -2,9 +2,12 @@
 
 mod support;
 
+mod aws_errors;
 mod bootstrap;
 mod build;
+mod completions;
 mod cross;
+mod doctor;
 mod harness;
 mod iam;
 mod images;

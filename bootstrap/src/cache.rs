@@ -3,6 +3,8 @@
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
 
+use crate::aws::failure::{region_of, AwsFailure};
+
 #[derive(Debug, thiserror::Error)]
 #[error("cache bucket {bucket}: {message}")]
 pub struct CacheError {
@@ -31,10 +33,10 @@ pub async fn check(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<(), CacheErr
                 (Some(404), _) | (_, Some("NotFound")) | (_, Some("NoSuchBucket")) => {
                     "does not exist".to_string()
                 }
-                (Some(403), _) => "access denied to the instance profile".to_string(),
-                (_, Some(code)) => code.to_string(),
-                (Some(status), None) => format!("HTTP {status}"),
-                (None, None) => err.to_string(),
+                // HEAD answers carry no body, so no code: the status is the whole answer.
+                (Some(403), None) => "access denied to the instance profile".to_string(),
+                _ => AwsFailure::new("s3:HeadBucket", &region_of(s3.config().region()), &err)
+                    .to_string(),
             };
             Err(CacheError {
                 bucket: bucket.into(),

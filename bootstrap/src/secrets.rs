@@ -11,7 +11,7 @@ use aws_sdk_ssm::error::{ProvideErrorMetadata, SdkError};
 use tokio::time::Instant;
 
 pub use crate::aws::backoff::Backoff;
-use crate::aws::failure::is_throttling;
+use crate::aws::failure::{is_throttling, AwsFailure};
 use crate::aws::retry::{self, Schedule};
 
 /// A secret whose `Debug` and `Display` never show it. Read it with [`Token::expose`].
@@ -45,6 +45,8 @@ impl fmt::Display for Token {
 pub enum ParameterError {
     #[error("SSM parameter {name} does not exist (region {region})")]
     NotFound { name: String, region: String },
+    #[error("SSM parameter {name}: {failure}")]
+    Aws { name: String, failure: AwsFailure },
     #[error("SSM parameter {name} (region {region}): {message}")]
     Failed {
         name: String,
@@ -120,12 +122,13 @@ async fn get_once(ssm: &aws_sdk_ssm::Client, name: &str, region: &str) -> Result
     }
     let throttled = is_throttling(&code)
         || matches!(&err, SdkError::ServiceError(e) if e.raw().status().as_u16() == 429);
-    let message = match err.message() {
-        Some(m) if !code.is_empty() => format!("{code}: {m}"),
-        _ if !code.is_empty() => code.clone(),
-        _ => crate::error_chain::one_line(&err),
-    };
-    Err(failed(message, throttled))
+    Err(Failure {
+        error: ParameterError::Aws {
+            name: name.into(),
+            failure: AwsFailure::new("ssm:GetParameter", region, &err),
+        },
+        throttled,
+    })
 }
 
 /// The registration token from its SecureString parameter.

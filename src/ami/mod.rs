@@ -13,8 +13,8 @@ pub use usage::Usage;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aws_sdk_ec2::error::DisplayErrorContext;
 use aws_sdk_ec2::types::{Filter, Tag};
+use imagekit_bootstrap::aws::failure::AwsFailure;
 use serde::Serialize;
 
 /// The tag that identifies an image's exact contents; the build looks images up by it.
@@ -23,23 +23,8 @@ pub const TAG_OS: &str = "imagekit:os";
 pub const TAG_ARCH: &str = "imagekit:arch";
 pub const TAG_DISTRO: &str = "imagekit:distro";
 
-#[derive(Debug, thiserror::Error)]
-#[error("{operation} in {region}: {message}")]
-pub struct AmiError {
-    pub operation: &'static str,
-    pub region: String,
-    pub message: String,
-}
-
-impl AmiError {
-    pub(crate) fn new<E: std::error::Error>(operation: &'static str, region: &str, err: E) -> Self {
-        AmiError {
-            operation,
-            region: region.to_string(),
-            message: DisplayErrorContext(err).to_string(),
-        }
-    }
-}
+/// A failed EC2 or Auto Scaling call of a region: the one line every AWS failure is.
+pub type AmiError = AwsFailure;
 
 /// An image imagekit tagged, as EC2 reports it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -153,7 +138,7 @@ impl Region {
             .set_filters(Some(filters))
             .send()
             .await
-            .map_err(|e| AmiError::new("DescribeImages", &self.name, e))?;
+            .map_err(|e| AmiError::new("ec2:DescribeImages", &self.name, &e))?;
         let mut amis: Vec<Ami> = out
             .images()
             .iter()
@@ -201,7 +186,7 @@ impl Region {
             .description(format!("copy of {} from {}", source.id, source.region))
             .send()
             .await
-            .map_err(|e| AmiError::new("CopyImage", &self.name, e))?;
+            .map_err(|e| AmiError::new("ec2:CopyImage", &self.name, &e))?;
         let id = out.image_id().unwrap_or_default().to_string();
         // EC2 does not copy tags; the fingerprint tag is what makes the copy findable.
         let tags: Vec<Tag> = source
@@ -224,7 +209,7 @@ impl Region {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| AmiError::new("CreateTags", &self.name, e))?;
+            .map_err(|e| AmiError::new("ec2:CreateTags", &self.name, &e))?;
         Ok(id)
     }
 
@@ -235,14 +220,14 @@ impl Region {
             .image_id(&ami.id)
             .send()
             .await
-            .map_err(|e| AmiError::new("DeregisterImage", &self.name, e))?;
+            .map_err(|e| AmiError::new("ec2:DeregisterImage", &self.name, &e))?;
         for snapshot in &ami.snapshots {
             self.ec2
                 .delete_snapshot()
                 .snapshot_id(snapshot)
                 .send()
                 .await
-                .map_err(|e| AmiError::new("DeleteSnapshot", &self.name, e))?;
+                .map_err(|e| AmiError::new("ec2:DeleteSnapshot", &self.name, &e))?;
         }
         Ok(())
     }
@@ -256,7 +241,7 @@ impl Region {
             .attribute(aws_sdk_ec2::types::ImageAttributeName::LaunchPermission)
             .send()
             .await
-            .map_err(|e| AmiError::new("DescribeImageAttribute", &self.name, e))?;
+            .map_err(|e| AmiError::new("ec2:DescribeImageAttribute", &self.name, &e))?;
         let mut who: Vec<String> = out
             .launch_permissions()
             .iter()

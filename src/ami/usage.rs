@@ -60,7 +60,7 @@ impl Region {
             .describe_auto_scaling_groups()
             .send()
             .await
-            .map_err(|e| AmiError::new("DescribeAutoScalingGroups", &self.name, e))?;
+            .map_err(|e| AmiError::new("autoscaling:DescribeAutoScalingGroups", &self.name, &e))?;
         let mut groups = Groups::default();
         for group in out.auto_scaling_groups() {
             let name = group.auto_scaling_group_name().unwrap_or("?").to_string();
@@ -97,7 +97,7 @@ impl Region {
             .describe_launch_templates()
             .send()
             .await
-            .map_err(|e| AmiError::new("DescribeLaunchTemplates", region, e))?;
+            .map_err(|e| AmiError::new("ec2:DescribeLaunchTemplates", region, &e))?;
         for template in templates.launch_templates() {
             let (Some(id), name) = (
                 template.launch_template_id(),
@@ -113,7 +113,7 @@ impl Region {
                 .launch_template_id(id)
                 .send()
                 .await
-                .map_err(|e| AmiError::new("DescribeLaunchTemplateVersions", region, e))?;
+                .map_err(|e| AmiError::new("ec2:DescribeLaunchTemplateVersions", region, &e))?;
             for version in versions.launch_template_versions() {
                 let (Some(number), Some(image)) = (
                     version.version_number(),
@@ -160,7 +160,9 @@ impl Region {
             .set_launch_configuration_names(Some(names.into_iter().collect()))
             .send()
             .await
-            .map_err(|e| AmiError::new("DescribeLaunchConfigurations", &self.name, e))?;
+            .map_err(|e| {
+                AmiError::new("autoscaling:DescribeLaunchConfigurations", &self.name, &e)
+            })?;
         for config in configs.launch_configurations() {
             let lc = config.launch_configuration_name().unwrap_or("");
             if let Some(image) = config.image_id() {
@@ -188,7 +190,7 @@ impl Region {
             )
             .send()
             .await
-            .map_err(|e| AmiError::new("DescribeInstances", &self.name, e))?;
+            .map_err(|e| AmiError::new("ec2:DescribeInstances", &self.name, &e))?;
         for instance in instances.reservations().iter().flat_map(|r| r.instances()) {
             if let (Some(image), Some(id)) = (instance.image_id(), instance.instance_id()) {
                 usage.add(image, format!("instance {id} runs it"));

@@ -66,6 +66,62 @@ pub enum Command {
         #[command(subcommand)]
         command: StackCommand,
     },
+    /// Check this machine and account before a build: one line per check, with the fix.
+    ///
+    /// Packer and its mode, the dist bootstrap binaries against SHA256SUMS, the demo's tools
+    /// (when run from the repository), the AWS identity, each region (DescribeImages), and with
+    /// --boot-config or --stack-config the token parameter and the cache bucket the instances
+    /// read. Exits 1 when any check fails; a warning does not.
+    Doctor(DoctorArgs),
+    /// Print a shell completion script on stdout (see the README for where each shell reads it).
+    ///
+    /// bash: `imagekit completions bash > ~/.local/share/bash-completion/completions/imagekit`;
+    /// zsh: into a directory of your $fpath as `_imagekit`; fish:
+    /// `~/.config/fish/completions/imagekit.fish`; PowerShell: add
+    /// `imagekit completions powershell | Out-String | Invoke-Expression` to your $PROFILE.
+    Completions {
+        /// The shell the script is for.
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Write one man page per command into DIR (`cargo xtask man` runs it).
+    #[command(hide = true)]
+    Man {
+        /// The directory to write the pages into; created if missing.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// The shells `completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Region to check (repeatable); default: the environment's region.
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// A boot config whose token parameter and cache bucket must be readable.
+    #[arg(long, value_name = "FILE")]
+    pub boot_config: Option<PathBuf>,
+    /// agent-aws-stack's deploy-time config.json, for the same checks.
+    #[arg(long, value_name = "FILE")]
+    pub stack_config: Option<PathBuf>,
+    /// The Packer executable.
+    #[arg(long, value_name = "PATH", default_value = "packer")]
+    pub packer: PathBuf,
+    /// The dist directory of `cargo xtask dist`.
+    #[arg(long, value_name = "DIR", default_value = imagekit_core::dist::DEFAULT_DIR)]
+    pub dist_dir: PathBuf,
+    /// Print the checks as one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,8 +2,11 @@
 //! drives, runs it, and prints through the [`Printer`]; no module below imports `cli`.
 
 mod build;
+mod completions;
+mod doctor;
 mod iam_policy;
 mod images;
+mod man;
 mod render;
 mod scale;
 mod scale_env;
@@ -30,6 +33,9 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitStatu
         Command::IamPolicy { policy } => iam_policy::run(&policy, printer),
         Command::Scale(args) => scale::run(&args, printer),
         Command::Stack { command } => stack::run(&command, printer),
+        Command::Doctor(args) => runtime()?.block_on(doctor::run(&args, printer)),
+        Command::Completions { shell } => completions::run(shell, printer),
+        Command::Man { out } => man::run(&out, printer),
     }
 }
 
@@ -45,11 +51,14 @@ pub fn format_of(command: &Command) -> Format {
             command: ImagesCommand::Prune(args),
         } => args.json,
         Command::Scale(args) => args.json,
+        Command::Doctor(args) => args.json,
         Command::Version
         | Command::Render(_)
         | Command::Userdata(_)
         | Command::IamPolicy { .. }
-        | Command::Stack { .. } => false,
+        | Command::Stack { .. }
+        | Command::Completions { .. }
+        | Command::Man { .. } => false,
     };
     if json {
         Format::Json

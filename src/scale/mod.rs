@@ -15,6 +15,7 @@ pub mod semaphore;
 pub mod settings;
 pub mod source;
 
+use imagekit_bootstrap::aws::failure::{region_of, AwsFailure};
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
@@ -293,10 +294,9 @@ impl Scaler {
             .send()
             .await
             .map_err(|e| {
-                format!(
-                    "DescribeAutoScalingGroups {asg}: {}",
-                    aws_sdk_autoscaling::error::DisplayErrorContext(&e)
-                )
+                let region = region_of(self.autoscaling.config().region());
+                let failure = AwsFailure::new("autoscaling:DescribeAutoScalingGroups", &region, &e);
+                format!("reading ASG {asg}: {failure}")
             })?;
         let group = out
             .auto_scaling_groups()
@@ -324,10 +324,9 @@ impl Scaler {
             .await
             .map(|_| ())
             .map_err(|e| {
-                format!(
-                    "SetDesiredCapacity {asg} to {to}: {}",
-                    aws_sdk_autoscaling::error::DisplayErrorContext(&e)
-                )
+                let region = region_of(self.autoscaling.config().region());
+                let failure = AwsFailure::new("autoscaling:SetDesiredCapacity", &region, &e);
+                format!("raising {asg} to {to}: {failure}")
             })
     }
 }

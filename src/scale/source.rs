@@ -2,6 +2,7 @@
 //! token read from SSM once and kept. When the API refuses the kept token (a rotation), the poll
 //! reads SSM again and retries once; a token refused as just read fails the tick.
 
+use imagekit_bootstrap::aws::failure::{region_of, AwsFailure};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -128,7 +129,10 @@ impl TokenCache {
             .with_decryption(true)
             .send()
             .await
-            .map_err(|e| err(aws_sdk_ssm::error::DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| {
+                let region = region_of(self.ssm.config().region());
+                err(AwsFailure::new("ssm:GetParameter", &region, &e).to_string())
+            })?;
         let value = out
             .parameter
             .and_then(|p| p.value)

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod aws_answer;
 pub mod cmd;
 pub mod dist;
 pub mod fleet;

@@ -27,6 +27,15 @@ enum Task {
         #[arg(long, default_value = dist::DEFAULT_DIR)]
         out: PathBuf,
     },
+    /// Write imagekit's man pages (one per command) into target/man.
+    ///
+    /// Runs `imagekit man --out DIR` (a hidden subcommand), so xtask never compiles imagekit's
+    /// source and stays quick to build.
+    Man {
+        /// Output directory (relative to the workspace root).
+        #[arg(long, default_value = "target/man")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> Result<()> {
@@ -35,7 +44,36 @@ fn main() -> Result<()> {
             let root = workspace_root();
             run_dist(&root, &root.join(out))
         }
+        Task::Man { out } => {
+            let root = workspace_root();
+            run_man(&root, &root.join(out))
+        }
     }
+}
+
+/// `cargo run --bin imagekit -- man --out DIR`: the pages come from the CLI's own definitions.
+fn run_man(root: &Path, out: &Path) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "imagekit",
+            "--bin",
+            "imagekit",
+            "--",
+        ])
+        .arg("man")
+        .arg("--out")
+        .arg(out)
+        .status()
+        .context("running cargo run --bin imagekit -- man")?;
+    if !status.success() {
+        bail!("`imagekit man --out {}` failed ({status})", out.display());
+    }
+    Ok(())
 }
 
 fn workspace_root() -> PathBuf {

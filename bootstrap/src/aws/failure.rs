@@ -78,19 +78,15 @@ pub fn is_throttling(code: &str) -> bool {
     THROTTLED.contains(&code)
 }
 
-/// An SDK error as one line: code and message when the service sent them, else the chain.
-pub fn describe_sdk<E>(e: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> String
-where
-    E: ProvideErrorMetadata + Error + 'static,
-{
-    match (e.code(), e.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_string(),
-        _ => crate::error_chain::one_line(e),
-    }
-}
-
 /// Reads the cause out of a failed SDK call.
+///
+/// The shapes, as the SDK makes them (smithy-lang/smithy-rs@b5c85af96fe3cf0d6818baf0333df576654c8997:
+/// rust-runtime/aws-smithy-runtime-api/src/client/result.rs, aws-credential-types 1.3.1
+/// src/provider/error.rs): a credentials provider's failure reaches the caller as a
+/// `DispatchFailure` whose `ConnectorError` (kind other) holds the `CredentialsError`; a refused
+/// connection or a failed DNS look-up is a `DispatchFailure` with `is_io()`; a connect or read
+/// time-out is `is_timeout()` or a `TimeoutError` (the operation's own time-out); an answer from
+/// the service is a `ServiceError` with the code the protocol carries.
 pub fn cause<E, R>(err: &SdkError<E, R>) -> Cause
 where
     E: ProvideErrorMetadata + Error + 'static,
@@ -98,14 +94,17 @@ where
 {
     if let Some(creds) = find::<CredentialsError>(err) {
         return Cause::NoCredentials {
-            detail: innermost(creds),
+            detail: credentials_detail(creds),
         };
     }
     match err {
         SdkError::TimeoutError(_) => Cause::Unreachable {
             detail: "timed out".into(),
         },
-        SdkError::DispatchFailure(_) => Cause::Unreachable {
+        SdkError::DispatchFailure(d) if d.is_timeout() => Cause::Unreachable {
+            detail: "timed out".into(),
+        },
+        SdkError::DispatchFailure(d) if d.is_io() => Cause::Unreachable {
             detail: innermost(err),
         },
         SdkError::ServiceError(service) => {
@@ -133,10 +132,22 @@ where
     }
 }
 
+/// Nothing to add when the chain simply found nothing (the sources are listed anyway); the
+/// provider's own words when one failed (an IMDS that refused its token, a broken profile).
+fn credentials_detail(err: &CredentialsError) -> String {
+    match err {
+        CredentialsError::CredentialsNotLoaded(_) => String::new(),
+        other => innermost(other),
+    }
+}
+
 impl Cause {
     /// The cause in words.
     pub fn words(&self) -> String {
         match self {
+            Cause::NoCredentials { detail } if detail.is_empty() => {
+                format!("no AWS credentials found; looked in {CREDENTIAL_SOURCES}")
+            }
             Cause::NoCredentials { detail } => {
                 format!("no AWS credentials found ({detail}); looked in {CREDENTIAL_SOURCES}")
             }
@@ -147,10 +158,23 @@ impl Cause {
             Cause::AccessDenied { code, message } => {
                 format!("access denied ({code}{})", with_message(message))
             }
-            Cause::Unreachable { detail } => format!("cannot reach the endpoint ({detail})"),
+            Cause::Unreachable { detail } => format!("endpoint cannot be reached ({detail})"),
             Cause::Throttled { code } => format!("throttled by AWS after retries ({code})"),
             Cause::Service { code, message } => format!("{code}{}", with_message(message)),
             Cause::Other { detail } => detail.clone(),
+        }
+    }
+
+    /// The cause's name, for logs and `--json`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cause::NoCredentials { .. } => "no_credentials",
+            Cause::BadCredentials { .. } => "bad_credentials",
+            Cause::AccessDenied { .. } => "access_denied",
+            Cause::Unreachable { .. } => "unreachable",
+            Cause::Throttled { .. } => "throttled",
+            Cause::Service { .. } => "service",
+            Cause::Other { .. } => "other",
         }
     }
 
@@ -178,11 +202,13 @@ fn hint_suffix(hint: &str) -> String {
     if hint.is_empty() {
         String::new()
     } else {
-        format!(": {hint}")
+        format!("; {hint}")
     }
 }
 
+/// The service's message, without its closing full stop: a `;` and the hint follow it.
 fn with_message(message: &str) -> String {
+    let message = message.trim().trim_end_matches('.');
     if message.is_empty() {
         String::new()
     } else {
@@ -223,6 +249,11 @@ impl AwsFailure {
     }
 }
 
+/// The region a client calls, for the line: `(no region)` when none is set.
+pub fn region_of(region: Option<impl std::fmt::Display>) -> String {
+    region.map_or_else(|| "(no region)".to_string(), |r| r.to_string())
+}
+
 /// The first error of type `T` in `err`'s source chain.
 fn find<'a, T: Error + 'static>(err: &'a (dyn Error + 'static)) -> Option<&'a T> {
     let mut next: Option<&(dyn Error + 'static)> = Some(err);
@@ -241,5 +272,10 @@ fn innermost(err: &(dyn Error + 'static)) -> String {
     while let Some(next) = last.source() {
         last = next;
     }
-    last.to_string()
+    one_line(&last.to_string())
+}
+
+/// Some causes (the provider chain's list of attempts) span lines; a failure is one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

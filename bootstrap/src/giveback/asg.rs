@@ -5,7 +5,7 @@ use aws_sdk_autoscaling::operation::terminate_instance_in_auto_scaling_group::Te
 
 use super::power_off::power_off;
 use super::{GiveBack, GiveBackError, Instance};
-use crate::aws::failure::describe_sdk;
+use crate::aws::failure::{region_of, AwsFailure};
 
 /// Checks membership first, so that a retry after a terminate that did land changes nothing.
 pub(super) async fn give_back_once(
@@ -21,7 +21,12 @@ pub(super) async fn give_back_once(
         .await
         .map_err(|e| GiveBackError::Membership {
             instance_id: instance_id.into(),
-            message: describe_sdk(&e),
+            message: AwsFailure::new(
+                "autoscaling:DescribeAutoScalingInstances",
+                &region_of(asg.config().region()),
+                &e,
+            )
+            .to_string(),
         })?;
     let member = out.auto_scaling_instances().iter().find(|i| {
         i.instance_id() == Some(instance_id)
@@ -42,7 +47,12 @@ pub(super) async fn give_back_once(
     }
     let terminate_err = |e: &SdkError<_, _>| GiveBackError::Terminate {
         instance_id: instance_id.into(),
-        message: describe_sdk(e),
+        message: AwsFailure::new(
+            "autoscaling:TerminateInstanceInAutoScalingGroup",
+            &region_of(asg.config().region()),
+            e,
+        )
+        .to_string(),
     };
     match terminate(asg, instance_id, decrement).await {
         Ok(()) => Ok(GiveBack::Terminated { decrement }),
@@ -50,7 +60,11 @@ pub(super) async fn give_back_once(
         Err(e) if decrement && e.code() == Some("ValidationError") => {
             tracing::warn!(
                 instance_id,
-                error = describe_sdk(&e),
+                error = %AwsFailure::new(
+                    "autoscaling:TerminateInstanceInAutoScalingGroup",
+                    &region_of(asg.config().region()),
+                    &e,
+                ),
                 "ASG refused to lower its desired capacity; terminating without decrement"
             );
             terminate(asg, instance_id, false)

@@ -2,11 +2,13 @@
 //! instead of leaving it idle.
 
 #[derive(Debug, thiserror::Error)]
-#[error("marking instance {instance_id} Unhealthy: {message}")]
+#[error("marking instance {instance_id} Unhealthy: {failure}")]
 pub struct HealthError {
     pub instance_id: String,
-    pub message: String,
+    pub failure: AwsFailure,
 }
+
+use crate::aws::failure::{region_of, AwsFailure};
 
 pub async fn mark_unhealthy(
     asg: &aws_sdk_autoscaling::Client,
@@ -21,6 +23,10 @@ pub async fn mark_unhealthy(
         .map(|_| ())
         .map_err(|e| HealthError {
             instance_id: instance_id.into(),
-            message: crate::aws::failure::describe_sdk(&e),
+            failure: AwsFailure::new(
+                "autoscaling:SetInstanceHealth",
+                &region_of(asg.config().region()),
+                &e,
+            ),
         })
 }

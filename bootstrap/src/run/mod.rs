@@ -50,7 +50,7 @@ pub fn blocking(
         Ok(outcome) if outcome.is_failure() => ExitStatus::Failure,
         Ok(_) => ExitStatus::Success,
         Err(e) => {
-            tracing::error!("{e:#}");
+            crate::logging::error(&e);
             status_of(&e)
         }
     }

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 
 use super::instance::Instance;
 use crate::agent::{self, Agent, Start};
-use crate::aws::failure::describe_sdk;
+use crate::aws::failure::{region_of, AwsFailure};
 use crate::config::{parse_parameter_layer, BootConfig, BootConfigLayer, ConfigError, LocalLayers};
 use crate::identity::{sts_url, Identity};
 use crate::secrets::Token;
@@ -164,7 +164,13 @@ async fn asg_name(
         .instance_ids(&identity.instance_id)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!(describe_sdk(&e)))
+        .map_err(|e| {
+            AwsFailure::new(
+                "autoscaling:DescribeAutoScalingInstances",
+                &region_of(sdk.region()),
+                &e,
+            )
+        })
         .with_context(|| format!("looking up the ASG of {}", identity.instance_id))?;
     Ok(out
         .auto_scaling_instances()
