@@ -240,7 +240,9 @@ async fn boot_config(config: &aws_config::SdkConfig, path: &Path) -> Vec<Check> 
     let layer = match std::fs::read(path)
         .map_err(|e| format!("reading {}: {e}", path.display()))
         .and_then(|bytes| {
-            crate::userdata::validate_boot_config(path, &bytes).map_err(|e| e.to_string())
+            crate::userdata::validate_boot_config(path, &bytes)
+                .map(|(l, _)| l)
+                .map_err(|e| e.to_string())
         }) {
         Ok(layer) => layer,
         Err(e) => {

@@ -86,10 +86,16 @@ impl Early {
     /// Bad input stops here: the agent kind always, the whole config unless a parameter may
     /// complete it.
     fn check(local: &LocalLayers) -> Result<Early, ConfigError> {
-        let merged = local.merged();
-        let agent = agent::provider(merged.agent.unwrap_or_default())?;
-        if merged.config_parameter.is_none() {
-            agent::resolve(merged.clone())?;
+        let mut merged = local.merged();
+        let agent = if merged.config_parameter.is_none() {
+            agent::resolve(merged.clone())?.agent
+        } else {
+            agent::provider(merged.agent.unwrap_or_default())?
+        };
+        // Every key the local layers set holds already; across keys, with the parameter's.
+        let (_, warnings) = agent::check_layer(&mut merged, agent::Scope::Partial)?;
+        for warning in warnings {
+            tracing::warn!("{warning}");
         }
         Ok(Early {
             agent_dir: merged.agent_dir.unwrap_or_else(|| agent.default_dir()),

@@ -3,12 +3,14 @@
 
 mod config;
 pub mod hook;
+mod job_hook;
+pub mod rules;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use super::{Agent, AgentError, Outcome, Start};
-use crate::config::BootConfig;
+use super::{Agent, AgentError, Busy, Outcome, Scope, Start};
+use crate::config::{BootConfig, BootConfigLayer, ConfigError};
 use crate::secrets::Token;
 use crate::state::StateDir;
 use crate::supervise::{Exit, GracefulStop, Launch, StopSignal};
@@ -47,6 +49,11 @@ impl Agent for Semaphore {
         config.agent_dir.join("config.yaml")
     }
 
+    /// What the agent dies on at start-up, and an endpoint pasted as a URL (`rules.rs`).
+    fn check(&self, layer: &mut BootConfigLayer, scope: Scope) -> Result<Vec<String>, ConfigError> {
+        rules::check(layer, scope)
+    }
+
     /// The variables of the toolbox's `cache` command for its S3 backend.
     fn cache_env(&self, bucket: &str) -> Vec<(String, String)> {
         [
@@ -59,7 +66,8 @@ impl Agent for Semaphore {
         .collect()
     }
 
-    /// The hook launcher, a cleared reason file, and the agent's config.
+    /// The hooks, a cleared reason file and job start, the job's variables, and the agent's
+    /// config.
     fn write_files(&self, start: &Start<'_>, token: &Token) -> Result<(), AgentError> {
         let reason = hook::reason_file(start.state);
         match std::fs::remove_file(&reason) {
@@ -85,12 +93,20 @@ impl Agent for Semaphore {
             },
         )?;
 
+        job_hook::write(
+            &start.config.agent_dir,
+            start.state,
+            &self.job_env(start.config),
+            start.user.owner(),
+        )
+        .map_err(|(what, path, source)| AgentError { what, path, source })?;
+
         let agent_config = AgentConfig {
             config: start.config,
             token,
             name: config::agent_name(start.instance_id),
             shutdown_hook: launcher,
-            job_env: self.job_env(start.config),
+            pre_job_hook: job_hook::hook_path(&start.config.agent_dir),
         };
         let path = self.config_path(start.config);
         agent_config
@@ -128,6 +144,15 @@ impl Agent for Semaphore {
                 ),
             ],
             user: start.user,
+        }
+    }
+
+    /// Running once the pre-job hook has recorded a job's start in this boot.
+    fn busy(&self, state: &StateDir) -> Busy {
+        if job_hook::started_file(state).exists() {
+            Busy::Running
+        } else {
+            Busy::Idle
         }
     }
 
