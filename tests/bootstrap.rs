@@ -668,9 +668,23 @@ fn configs_the_agent_would_refuse_are_refused_with_exit_2_before_any_aws_call() 
     out.success().stderr_is("");
 }
 
+/// Acceptance 3 (issue 14): a boot that reached AWS but could not start an agent gives the
+/// instance back with a decrement and marks the group, rather than looping through
+/// replacements. The mark's count grows with each failed start.
+async fn assert_failed_start_given_back(fleet: &Fleet, boot: &Boot, count: u32) {
+    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
+    let mark = fleet
+        .failed_start_mark()
+        .await
+        .expect("the group is marked");
+    let (at, n) = mark.split_once(' ').unwrap();
+    assert!(at.parse::<u64>().is_ok(), "{mark}");
+    assert_eq!(n, count.to_string(), "{mark}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn missing_cache_bucket_fails_fast_and_marks_unhealthy() {
-    let (fleet, boot) = fleet("nocache", 1, true).await;
+async fn missing_cache_bucket_fails_fast_gives_back_with_a_decrement_and_marks_the_group() {
+    let (fleet, boot) = fleet("nocache", 2, true).await;
     let out = boot.run(
         serde_json::json!({"cache_bucket": "imagekit-no-such-bucket"}),
         Some("IDLE"),
@@ -678,28 +692,98 @@ async fn missing_cache_bucket_fails_fast_and_marks_unhealthy() {
     );
     out.code(1)
         .stderr_contains("cache bucket imagekit-no-such-bucket: does not exist");
-    assert_eq!(
-        fleet.health(&boot.instance_id).await.as_deref(),
-        Some("Unhealthy")
-    );
+    assert_eq!(fleet.desired().await, 1);
+    assert_failed_start_given_back(&fleet, &boot, 1).await;
     assert!(std::fs::metadata(boot.agent_dir().join("record")).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn missing_token_parameter_marks_unhealthy_and_names_it() {
-    let (fleet, boot) = fleet("notoken", 1, true).await;
+async fn missing_token_parameter_gives_back_with_a_decrement_marks_the_group_and_names_it() {
+    let (fleet, boot) = fleet("notoken", 2, true).await;
     let out = boot.run(
         serde_json::json!({"token_parameter": "/imagekit/not-there"}),
         Some("IDLE"),
         0,
     );
     out.code(1).stderr_contains("/imagekit/not-there");
-    assert_eq!(
-        fleet.health(&boot.instance_id).await.as_deref(),
-        Some("Unhealthy")
-    );
-    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "running");
+    assert_eq!(fleet.desired().await, 1);
+    assert_failed_start_given_back(&fleet, &boot, 1).await;
     assert!(!boot.agent_dir().join("config.yaml").exists());
+}
+
+/// Acceptance 3: an agent whose registration is refused (it retries, then exits 1 without its
+/// hook, as the real one does) failed to start; a later start that registers clears the mark.
+/// What moto cannot show: the control plane's refusal; the stand-in agent plays it
+/// (`STANDIN_REGISTER=refuse`), with the real agent's log lines.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_never_registers_fails_to_start_and_a_later_registering_start_clears_the_mark(
+) {
+    let (fleet, boot) = fleet("noregister", 3, true).await;
+    let out = boot.run_with(
+        serde_json::json!({}),
+        &[
+            ("STANDIN_REGISTER", "refuse"),
+            ("STANDIN_REGISTER_ATTEMPTS", "3"),
+        ],
+        None,
+        0,
+    );
+    out.code(1);
+    let err = out.stderr();
+    assert!(
+        err.lines()
+            .any(|l| l.contains("\"level\":\"ERROR\"")
+                && l.contains("agent exited without registering")),
+        "{err}"
+    );
+    assert_eq!(fleet.desired().await, 2);
+    assert_failed_start_given_back(&fleet, &boot, 1).await;
+
+    // The next instance registers (and then runs a job): the mark goes.
+    let next_id = fleet
+        .instance_ids()
+        .await
+        .into_iter()
+        .find(|id| *id != boot.instance_id)
+        .unwrap();
+    let mut meta = InstanceMeta::new(&next_id, &fleet.account);
+    meta.asg_tag = Some(fleet.asg_name.clone());
+    imds().add(meta);
+    let next = Boot::new(&next_id, &fleet.account, imds().endpoint_for(&next_id));
+    next.run(serde_json::json!({}), Some("JOB_FINISHED"), 0)
+        .success();
+    assert_eq!(fleet.failed_start_mark().await, None);
+    assert_eq!(fleet.desired().await, 2, "a finished job keeps its slot");
+}
+
+/// An agent that registered and then crashed is no failed start: it gets a replacement, and the
+/// group stays unmarked. So is one that exits without registering after the (shortened) window.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_crashes_after_registering_still_gets_a_replacement() {
+    let (ran, boot) = fleet("crashran", 1, true).await;
+    boot.run_with(serde_json::json!({}), &[("STANDIN_JOB", "true")], None, 3)
+        .code(1);
+    assert_eq!(ran.desired().await, 1);
+    assert_eq!(ran.failed_start_mark().await, None);
+    assert_eq!(ran.ec2_state(&boot.instance_id).await, "terminated");
+
+    let (late, boot) = fleet("latefail", 1, true).await;
+    boot.run_with(
+        serde_json::json!({"failed_start_window": 0}),
+        &[
+            ("STANDIN_REGISTER", "refuse"),
+            ("STANDIN_REGISTER_ATTEMPTS", "1"),
+        ],
+        None,
+        0,
+    )
+    .code(1);
+    assert_eq!(
+        late.desired().await,
+        1,
+        "outside the window: read as a crash"
+    );
+    assert_eq!(late.failed_start_mark().await, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -44,6 +44,12 @@ pub fn render(local: &LocalLayers) -> Result<(String, Vec<String>), ConfigError>
                 .interruption_grace_period
                 .unwrap_or(defaults::INTERRUPTION_GRACE_PERIOD)),
         ),
+        (
+            "failed_start_window",
+            json!(layer
+                .failed_start_window
+                .unwrap_or(defaults::FAILED_START_WINDOW)),
+        ),
         ("static_fleet", json!(layer.static_fleet.unwrap_or(false))),
         ("env", json!(layer.env.unwrap_or_default())),
         ("agent_user", json!(layer.agent_user)),

@@ -108,9 +108,15 @@ pub trait Agent: Send + Sync {
         }
     }
 
+    /// Whether the agent has registered with its control plane in this boot, from what it left
+    /// in the state dir. Default: unknown, read as not yet.
+    fn registered(&self, _state: &StateDir) -> bool {
+        false
+    }
+
     /// The agent's end as an [`Outcome`], from its exit and what it left in the state dir; logs
     /// what it read.
-    fn read_end(&self, state: &StateDir, exit: &Exit) -> Outcome;
+    fn read_end(&self, config: &BootConfig, state: &StateDir, exit: &Exit) -> Outcome;
 }
 
 /// The provider of `kind`; a kind this version cannot start is a config error (exit 2).

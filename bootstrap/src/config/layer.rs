@@ -32,6 +32,10 @@ pub struct BootConfigLayer {
     /// (capped by the baked service's stop timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interruption_grace_period: Option<u64>,
+    /// Seconds after its start within which an agent that exits without a reason and without
+    /// having registered failed to start (covers the agent's own registration retries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_start_window: Option<u64>,
     /// The fleet is sized by hand: an agent that never leaves (no disconnect after a job, idle
     /// timeout 0) is meant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +87,7 @@ impl BootConfigLayer {
             disconnect_after_job,
             disconnect_after_idle_timeout,
             interruption_grace_period,
+            failed_start_window,
             static_fleet,
             env,
             agent_user,

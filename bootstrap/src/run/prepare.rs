@@ -114,7 +114,7 @@ async fn parameter_layer(
 }
 
 /// The ASG's name: from the instance tag when metadata exposes tags, else asked of the ASG API.
-async fn asg_name(
+pub(super) async fn asg_name(
     sdk: &aws_config::SdkConfig,
     identity: &Identity,
 ) -> anyhow::Result<Option<String>> {
