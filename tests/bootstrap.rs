@@ -93,6 +93,18 @@ impl Boot {
         self.dir.path().join("agent")
     }
 
+    /// Writes only what an image bakes (the agent dir and the test's power-off recorder) as the
+    /// baked config, for boots whose other keys come from a config parameter; returns its path.
+    pub fn baked(&self) -> PathBuf {
+        let baked = self.dir.path().join("baked.json");
+        let doc = serde_json::json!({
+            "agent_dir": self.agent_dir(),
+            "poweroff_command": [self.dir.path().join("poweroff")],
+        });
+        std::fs::write(&baked, doc.to_string()).unwrap();
+        baked
+    }
+
     /// `path` as the binary under test names it (wine: on drive Z:).
     pub fn guest_path(&self, path: &Path) -> PathBuf {
         match self.host {
@@ -848,23 +860,25 @@ async fn agent_aws_stack_parameter_gives_the_same_agent_config_as_native_keys() 
             .to_string(),
         )
         .await;
+    // GitHub's keys as agent-aws-stack's updater stores them: a JSON list of `<type> <key>`.
+    let host_keys = [
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNh",
+    ];
+    fleet
+        .put_string("stack-ssh-keys", &serde_json::json!(host_keys).to_string())
+        .await;
     let stack = Boot::new(&stack_id, &fleet.account, imds().endpoint_for(&stack_id));
-    // Only what the image bakes: the agent dir and the test's power-off recorder.
-    let baked = stack.dir.path().join("baked.json");
-    std::fs::write(
-        &baked,
-        serde_json::json!({
-            "agent_dir": stack.agent_dir(),
-            "poweroff_command": [stack.dir.path().join("poweroff")],
-        })
-        .to_string(),
-    )
-    .unwrap();
+    let home = stack.dir.path().join("home");
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    let kept = "gitlab.com ssh-ed25519 AAAAkept\n";
+    std::fs::write(home.join(".ssh/known_hosts"), kept).unwrap();
+    let baked = stack.baked();
     let out = stack
         .cmd()
         .env("IMAGEKIT_BAKED_CONFIG", &baked)
         .env("STANDIN_REASON", "JOB_FINISHED")
-        .env("RUST_LOG", "info,imagekit_bootstrap=debug")
+        .env("HOME", &home)
         .args([
             "run",
             "--log-format",
@@ -875,14 +889,28 @@ async fn agent_aws_stack_parameter_gives_the_same_agent_config_as_native_keys() 
         .run();
     out.success();
     stack.assert_token_absent(&out);
-    // The boot's log: the debug lines this test is about are checked below.
-    let err = out.stderr_any().stderr();
-    for key in ["sshKeysParameterName", "usePreSignedURL"] {
-        let lines = err
-            .lines()
-            .filter(|l| l.contains("\"level\":\"DEBUG\"") && l.contains(key))
-            .count();
-        assert_eq!(lines, 1, "one debug line for {key}:\n{err}");
+    // The boot's whole log is another test's; this one is about the files.
+    out.stderr_any();
+
+    // sshKeysParameterName: the keys join what known_hosts held, as github.com lines, 0644 in a
+    // 0700 ~/.ssh, both owned by the agent user (here the current one, whose home is $HOME).
+    let known_hosts = home.join(".ssh/known_hosts");
+    assert_eq!(
+        std::fs::read_to_string(&known_hosts).unwrap(),
+        format!(
+            "{kept}github.com {}\ngithub.com {}\n",
+            host_keys[0], host_keys[1]
+        )
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let file = std::fs::metadata(&known_hosts).unwrap();
+        let dir = std::fs::metadata(home.join(".ssh")).unwrap();
+        assert_eq!(file.mode() & 0o777, 0o644);
+        assert_eq!(dir.mode() & 0o777, 0o700);
+        let me = unsafe { libc::getuid() };
+        assert_eq!((file.uid(), dir.uid()), (me, me));
     }
 
     let strip = |text: String| {
@@ -924,16 +952,7 @@ async fn start_sh_boots_as_agent_aws_stack_user_data_calls_it() {
             .to_string(),
         )
         .await;
-    let baked = boot.dir.path().join("baked.json");
-    std::fs::write(
-        &baked,
-        serde_json::json!({
-            "agent_dir": boot.agent_dir(),
-            "poweroff_command": [boot.dir.path().join("poweroff")],
-        })
-        .to_string(),
-    )
-    .unwrap();
+    let baked = boot.baked();
     let start_sh = crate::support::repo_root().join("packer/files/start.sh");
     // agent-aws-stack's user-data runs the script with the parameter's name as its argument.
     let out = Cmd::new("bash")
@@ -1274,4 +1293,112 @@ async fn load_200_concurrent_boots_all_reach_their_agent() {
     );
     assert_eq!(reached, n);
     assert_eq!(fleet.desired().await, 0);
+}
+
+/// botocore's pre-signer (the venv's, pinned in scripts/requirements.txt) for the same request,
+/// with its clock fixed at `amz_date`: what agent-aws-stack's gen-pre-signed-url.py would print.
+fn botocore_presigned_url(account: &Account, session_token: &str, amz_date: &str) -> String {
+    let script = r#"
+import datetime, sys
+from unittest import mock
+import botocore.session
+access_key, secret_key, token, region, when = sys.argv[1:]
+at = datetime.datetime.strptime(when, "%Y%m%dT%H%M%SZ")
+session = botocore.session.Session()
+session.set_credentials(access_key, secret_key, token)
+sts = session.create_client("sts", region_name=region)
+with mock.patch("botocore.auth.get_current_datetime", return_value=at):
+    print(sts.generate_presigned_url("get_caller_identity", Params={}, ExpiresIn=900, HttpMethod="GET"))
+"#;
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::support::moto::venv_python())
+        .env_clear()
+        .env("HOME", home.path())
+        .args(["-c", script])
+        .args([&account.access_key, &account.secret_key, session_token])
+        .args([&account.region, amz_date])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A URL's query as its raw `key=value` pairs, sorted: equal when every parameter and its
+/// encoding are.
+fn query_pairs(url: &str) -> Vec<String> {
+    let (_, query) = url.split_once('?').expect("a query");
+    let mut pairs: Vec<String> = query.split('&').map(str::to_string).collect();
+    pairs.sort();
+    pairs
+}
+
+/// agent-aws-stack's `usePreSignedURL`: the agent's name is a pre-signed STS GetCallerIdentity
+/// URL, made with the instance-profile credentials the IMDS stand-in serves. What moto cannot
+/// show: STS accepting the URL (moto checks no signatures), so the test shows instead that the
+/// URL is byte for byte what botocore's pre-signer makes for the same credentials and clock.
+#[tokio::test(flavor = "multi_thread")]
+async fn agent_aws_stack_pre_signed_url_names_the_agent_as_botocore_would() {
+    let (fleet, boot) = fleet("sts", 1, true).await;
+    fleet
+        .put_string(
+            "sts-config",
+            &serde_json::json!({
+                "endpoint": "example.semaphoreci.com",
+                "agentTokenParameterName": "/imagekit/agent-token",
+                "usePreSignedURL": "true",
+            })
+            .to_string(),
+        )
+        .await;
+    let baked = boot.baked();
+    let out = boot
+        .cmd()
+        .env("IMAGEKIT_BAKED_CONFIG", &baked)
+        .env("STANDIN_REASON", "IDLE")
+        .args([
+            "run",
+            "--log-format",
+            "json",
+            "--config-parameter",
+            "sts-config",
+        ])
+        .run();
+    out.success();
+    boot.assert_token_absent(&out);
+    let log = out.stderr_any().stderr();
+
+    let config: serde_json::Value = serde_json::from_str(&boot.record("config.yaml")).unwrap();
+    let name = config["name"].as_str().unwrap().to_string();
+    let region = &fleet.account.region;
+    assert!(
+        name.starts_with(&format!("https://sts.{region}.amazonaws.com/?")),
+        "{name}"
+    );
+    let session_token = "imds-session-token";
+    let amz_date = query_pairs(&name)
+        .iter()
+        .find_map(|p| p.strip_prefix("X-Amz-Date=").map(str::to_string))
+        .expect("X-Amz-Date");
+    let reference = botocore_presigned_url(&fleet.account, session_token, &amz_date);
+    assert_eq!(
+        (name.split_once('?').unwrap().0, query_pairs(&name)),
+        (
+            reference.split_once('?').unwrap().0,
+            query_pairs(&reference)
+        ),
+        "ours: {name}\nbotocore: {reference}"
+    );
+    // The name carries the session token: the log says what it is, never what it says.
+    assert!(
+        !log.contains("X-Amz-Signature") && !log.contains(session_token),
+        "{log}"
+    );
+    assert!(
+        log.contains("a pre-signed STS GetCallerIdentity URL"),
+        "{log}"
+    );
 }

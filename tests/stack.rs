@@ -541,10 +541,6 @@ fn unknown_and_unmappable_agent_aws_stack_keys_are_refused() {
             "SEMAPHORE_AGENT_ASG_DESIRED: the template never sets a desired capacity (each update would reset it); the scaler raises it from the queue: remove it, or set SEMAPHORE_AGENT_ASG_MIN_SIZE for a floor",
         ),
         (
-            r#""SEMAPHORE_AGENT_USE_PRE_SIGNED_URL":"true""#,
-            "SEMAPHORE_AGENT_USE_PRE_SIGNED_URL: pre-signed STS URLs as agent names are not supported by imagekit-bootstrap: remove it (the agent is named after its instance)",
-        ),
-        (
             r#""SEMAPHORE_AGENT_SUBNETS":"subnet-0123456789abcdef0""#,
             "SEMAPHORE_AGENT_SUBNETS needs SEMAPHORE_AGENT_VPC_ID: give both, or neither for the default VPC",
         ),
@@ -730,7 +726,6 @@ fn every_documented_agent_aws_stack_key_is_mapped_or_refused_naming_it() {
         refused,
         [
             "SEMAPHORE_AGENT_ASG_DESIRED",
-            "SEMAPHORE_AGENT_USE_PRE_SIGNED_URL",
             "SEMAPHORE_AGENT_ALLOW_PUBLIC_SUBNET",
             "SEMAPHORE_AGENT_ASG_NEW_INSTANCES_PROTECTED_FROM_SCALE_IN",
         ]
@@ -1141,4 +1136,42 @@ async fn the_scaler_runs_with_the_functions_environment_and_raises_its_group() {
     let summary: Value = serde_json::from_str(&posts[0].body).unwrap();
     assert_eq!(summary["raised"], 1, "{summary}");
     assert_eq!(fleet.desired().await, 3);
+}
+
+/// A boot config naming GitHub's host keys: the instance role may read that parameter too, and
+/// the instances' boot config names it.
+#[test]
+fn github_host_keys_parameter_is_readable_by_the_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = format!("{LINUX}[stack.boot]\ngithub_host_keys_parameter = \"/ci/github-keys\"\n");
+    std::fs::write(dir.path().join("imagekit.toml"), toml).unwrap();
+    let run = Cmd::imagekit()
+        .args(["stack", "render", "--config", "imagekit.toml"])
+        .current_dir(dir.path())
+        .run();
+    run.success().stderr_is("");
+    let t: Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(
+        boot_config(&t)["github_host_keys_parameter"],
+        "/ci/github-keys"
+    );
+    let reads: Vec<Value> = policy_documents(&t)
+        .into_iter()
+        .flat_map(|doc| {
+            list(&doc["Statement"])
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .filter(|s| list(&s["Action"]).contains(&&Value::from("ssm:GetParameter")))
+        .flat_map(|s| {
+            list(&s["Resource"])
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let text = serde_json::to_string(&reads).unwrap();
+    assert!(text.contains("parameter/ci/github-keys"), "{text}");
+    assert!(text.contains("parameter/ci/token"), "{text}");
 }

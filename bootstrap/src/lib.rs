@@ -19,6 +19,7 @@ pub mod error_chain;
 pub mod exit;
 pub mod giveback;
 pub mod identity;
+pub mod known_hosts;
 pub mod logging;
 pub mod run;
 pub mod secrets;

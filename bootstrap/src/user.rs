@@ -36,6 +36,19 @@ impl User {
         }
     }
 
+    /// Creates `path` (and its parents) as a directory only this user may enter: mode 0700,
+    /// owned by the user (on Windows: as created, under the user's profile).
+    pub fn private_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+            std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))?;
+        }
+        Ok(())
+    }
+
     /// Whether starting the agent as this user means changing identity.
     pub fn is_current(&self) -> bool {
         #[cfg(unix)]
@@ -100,9 +113,15 @@ pub fn resolve(name: Option<&str>) -> Result<User, UserError> {
         )
     };
     let groups = group_list(&user_name, pwd.pw_gid);
+    // The current user's home is `$HOME` when set, as for every tool it starts; another user's
+    // is its passwd entry.
+    let home = match (name, std::env::var_os("HOME")) {
+        (None, Some(env_home)) if !env_home.is_empty() => PathBuf::from(env_home),
+        _ => PathBuf::from(home),
+    };
     Ok(User {
         name: user_name,
-        home: PathBuf::from(home),
+        home,
         uid: pwd.pw_uid,
         gid: pwd.pw_gid,
         groups,

@@ -10,6 +10,7 @@
 
 use std::path::Path;
 
+use imagekit_bootstrap::config::SemaphoreSection;
 use serde_json::{Map, Value};
 
 use super::file::{ImageRef, RootVolume, ScalerTable, StackTable};
@@ -86,8 +87,13 @@ pub const ROWS: &[Row] = &[
     row!("SEMAPHORE_AGENT_AUTO_ALLOCATE_HOST" => "auto_allocate_hosts", |t, v| set(&mut t.auto_allocate_hosts, Some(boolean(v)?))),
     row!("SEMAPHORE_AGENT_AUTO_RELEASE_HOST" => "auto_release_hosts", |t, v| set(&mut t.auto_release_hosts, Some(boolean(v)?))),
     row!("SEMAPHORE_AGENT_AZS" => "availability_zones", |t, v| set(&mut t.availability_zones, Some(list(v)))),
-    row!("SEMAPHORE_AGENT_USE_PRE_SIGNED_URL" => "", |_, v| only_false(v,
-        "pre-signed STS URLs as agent names are not supported by imagekit-bootstrap: remove it (the agent is named after its instance)")),
+    row!("SEMAPHORE_AGENT_USE_PRE_SIGNED_URL" => "boot", |t, v| {
+        let on = boolean(v)?;
+        boot(t).semaphore = on.then_some(SemaphoreSection {
+            name_from_sts: Some(true),
+        });
+        Ok(())
+    }),
     // Both read together, once every key is in (`overprovision`).
     row!("SEMAPHORE_AGENT_OVERPROVISION_STRATEGY" => "scaler.overprovision", |_, _| Ok(())),
     row!("SEMAPHORE_AGENT_OVERPROVISION_FACTOR" => "scaler.overprovision", |_, _| Ok(())),

@@ -46,7 +46,10 @@ pub fn instance_policy(spec: &StackSpec) -> Result<Policy, UsageError> {
     crate::iam::instance::policy(
         &Scope::stack(),
         &InstanceOptions {
-            ssm_parameters: vec![spec.token_parameter.clone()],
+            // The token, and GitHub's host keys when the boot config names them.
+            ssm_parameters: std::iter::once(spec.token_parameter.clone())
+                .chain(spec.boot.github_host_keys_parameter.clone())
+                .collect(),
             config_parameter: spec.config_parameter.clone(),
             kms_key: spec.token_kms_key.clone(),
             cache_bucket: spec.cache.as_ref().map(|c| c.bucket.clone()),

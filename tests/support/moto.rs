@@ -36,6 +36,18 @@ fn moto_server_path() -> PathBuf {
     super::tool("IMAGEKIT_MOTO_SERVER", "moto_server")
 }
 
+/// The venv's Python (beside moto_server), whose botocore is the reference for what boto3-based
+/// scripts such as agent-aws-stack's make.
+pub fn venv_python() -> PathBuf {
+    let python = moto_server_path().with_file_name("python");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/setup, which makes the venv",
+        python.display()
+    );
+    python
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

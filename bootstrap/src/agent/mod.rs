@@ -26,6 +26,9 @@ pub struct Start<'a> {
     pub instance_id: &'a str,
     pub user: &'a User,
     pub state: &'a StateDir,
+    /// The pre-signed STS URL naming the agent, when it asked for one ([`Agent::named_by_sts`]).
+    /// A secret: it carries the instance's session token.
+    pub sts_name: Option<&'a Token>,
 }
 
 /// Whether the agent runs a job right now.
@@ -57,6 +60,12 @@ pub trait Agent: Send + Sync {
 
     /// The agent's config file.
     fn config_path(&self, config: &BootConfig) -> PathBuf;
+
+    /// Whether the agent is named by a pre-signed STS `GetCallerIdentity` URL, which the run makes
+    /// from the instance's credentials and hands over in [`Start::sts_name`]. Default: no.
+    fn named_by_sts(&self, _config: &BootConfig) -> bool {
+        false
+    }
 
     /// Refuses, before any AWS call, what the agent itself would refuse or misread, and rewrites
     /// what it would misread but the user plainly meant; returns the warnings to show. Rules

@@ -56,7 +56,12 @@ pub struct BootConfigLayer {
     /// The command that powers the OS off when the instance is not in an ASG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poweroff_command: Option<Vec<String>>,
-    /// Settings only the Semaphore agent has (none yet).
+    /// An SSM parameter holding GitHub's SSH host keys as a JSON list (agent-aws-stack's
+    /// `sshKeysParameterName`), added to the agent user's `~/.ssh/known_hosts` for `github.com`
+    /// so that a checkout over SSH trusts the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_host_keys_parameter: Option<String>,
+    /// Settings only the Semaphore agent has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semaphore: Option<SemaphoreSection>,
     /// Settings only the Buildkite agent has.
@@ -95,6 +100,7 @@ impl BootConfigLayer {
             boot_timeout,
             config_parameter,
             poweroff_command,
+            github_host_keys_parameter,
         );
         self.semaphore = merge_section(self.semaphore, later.semaphore);
         self.buildkite = merge_section(self.buildkite, later.buildkite);

@@ -18,8 +18,8 @@ pub use error::ConfigError;
 pub use layer::BootConfigLayer;
 pub use local::{LocalLayers, BAKED_CONFIG_ENV};
 pub use parse::{parse_layer, parse_parameter_layer, read_layer};
-pub use resolve::{defaults, BootConfig};
-pub use sections::check_sections;
+pub use resolve::{defaults, BootConfig, Section};
+pub use sections::{check_sections, SemaphoreSection};
 
 /// Which CI agent the instance runs (one enum for the whole kit).
 pub use imagekit_core::AgentKind;

@@ -74,6 +74,7 @@ pub struct BootConfig {
     pub boot_timeout: u64,
     pub config_parameter: Option<String>,
     pub poweroff_command: Vec<String>,
+    pub github_host_keys_parameter: Option<String>,
     pub section: Section,
 }
 
@@ -134,6 +135,7 @@ impl BootConfig {
             boot_timeout: layer.boot_timeout.unwrap_or(defaults::BOOT_TIMEOUT),
             config_parameter: layer.config_parameter,
             poweroff_command,
+            github_host_keys_parameter: layer.github_host_keys_parameter.filter(|p| !p.is_empty()),
             section,
         })
     }
@@ -159,7 +161,10 @@ mod tests {
         assert_eq!(config.agent, AgentKind::Semaphore);
         assert_eq!(config.agent_dir, Path::new("/agent"));
         assert_eq!(config.boot_timeout, defaults::BOOT_TIMEOUT);
-        assert_eq!(config.section, Section::Semaphore(SemaphoreSection {}));
+        assert_eq!(
+            config.section,
+            Section::Semaphore(SemaphoreSection::default())
+        );
     }
 
     #[test]

@@ -28,14 +28,21 @@ pub fn merge_section<S: Merge>(early: Option<S>, later: Option<S>) -> Option<S> 
     }
 }
 
-/// Semaphore's agent: everything it needs is a flat key today.
+/// Semaphore's agent.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SemaphoreSection {}
+pub struct SemaphoreSection {
+    /// Name the agent with a pre-signed STS `GetCallerIdentity` URL instead of
+    /// `<instance-id>__<random>`: agent types whose name assignment is "AWS STS" refuse any other
+    /// name (agent-aws-stack's `usePreSignedURL`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_from_sts: Option<bool>,
+}
 
 impl Merge for SemaphoreSection {
-    fn merge(self, _later: Self) -> Self {
-        SemaphoreSection {}
+    fn merge(mut self, later: Self) -> Self {
+        overlay!(self, later: name_from_sts);
+        self
     }
 }
 

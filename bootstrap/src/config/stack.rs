@@ -5,10 +5,14 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::sections::SemaphoreSection;
 use super::{BootConfigLayer, ConfigError};
 
-/// Keys we act on are translated; the rest (SSH keys for GitHub, pre-signed log URLs, ...) belong
-/// to that stack's own scripts and get a debug line.
+/// Every key the stack's start script reads is translated: `endpoint`, `agentTokenParameterName`,
+/// `sshKeysParameterName`, `disconnectAfterJob`, `disconnectAfterIdleTimeout`, `envVars` and
+/// `usePreSignedURL` (renderedtext/agent-aws-stack@164b2cb:packer/linux/ansible/roles/agent/files/start-agent.sh).
+/// A key that format does not have is named in a warning and otherwise ignored, as that script
+/// ignores it.
 pub(super) fn stack_layer(
     origin: &str,
     map: Map<String, Value>,
@@ -38,10 +42,23 @@ pub(super) fn stack_layer(
                 })?);
             }
             "envVars" => layer.env = Some(env_vars(value).map_err(|m| key_err(key, m))?),
-            _ => tracing::debug!(
+            "sshKeysParameterName" => {
+                let name = text(value).map_err(|m| key_err(key, m))?;
+                layer.github_host_keys_parameter = Some(name).filter(|n| !n.is_empty());
+            }
+            "usePreSignedURL" => {
+                let v = text(value).map_err(|m| key_err(key, m))?;
+                let on = v.parse().map_err(|_| {
+                    key_err(key, format!("expected \"true\" or \"false\", found {v:?}"))
+                })?;
+                layer.semaphore = Some(SemaphoreSection {
+                    name_from_sts: Some(on),
+                });
+            }
+            _ => tracing::warn!(
                 parameter = origin,
                 key = key.as_str(),
-                "ignoring agent-aws-stack key that imagekit does not act on"
+                "ignoring key {key}: agent-aws-stack's config format has no such key"
             ),
         }
     }
@@ -100,7 +117,8 @@ mod tests {
             "p",
             r#"{"endpoint":"org.semaphoreci.com","token_parameter":"/tok",
                 "disconnect_after_job":false,"disconnect_after_idle_timeout":120,
-                "env":{"A":"1","B":"x=y"}}"#,
+                "env":{"A":"1","B":"x=y"},"github_host_keys_parameter":"k",
+                "semaphore":{"name_from_sts":true}}"#,
         )
         .unwrap();
         assert_eq!(stack, native);

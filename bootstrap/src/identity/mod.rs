@@ -2,5 +2,6 @@
 
 pub mod credentials;
 pub mod imds;
+pub mod sts_url;
 
 pub use imds::{Identity, Market};

@@ -8,9 +8,10 @@ use super::instance::Instance;
 use crate::agent::{self, Agent, Start};
 use crate::aws::failure::describe_sdk;
 use crate::config::{parse_parameter_layer, BootConfig, BootConfigLayer, ConfigError, LocalLayers};
-use crate::identity::Identity;
+use crate::identity::{sts_url, Identity};
+use crate::secrets::Token;
 use crate::state::StateDir;
-use crate::{cache, secrets, user};
+use crate::{cache, known_hosts, secrets, user};
 
 pub(super) struct Prepared {
     pub agent: Box<dyn Agent>,
@@ -18,6 +19,7 @@ pub(super) struct Prepared {
     pub user: user::User,
     pub state: StateDir,
     pub asg_name: Option<String>,
+    pub sts_name: Option<Token>,
 }
 
 impl Prepared {
@@ -27,6 +29,7 @@ impl Prepared {
             instance_id,
             user: &self.user,
             state: &self.state,
+            sts_name: self.sts_name.as_ref(),
         }
     }
 }
@@ -78,6 +81,13 @@ pub(super) async fn prepare(
     let token = token.context("reading the agent token")?;
     cache_check?;
     let asg_name = asg_name?;
+    if let Some(parameter) = &config.github_host_keys_parameter {
+        github_host_keys(&ssm, parameter, region, &user, deadline).await?;
+    }
+    let sts_name = match agent.named_by_sts(&config) {
+        true => Some(sts_name(sdk, region).await?),
+        false => None,
+    };
 
     let state = StateDir::of(&config.agent_dir);
     state
@@ -89,10 +99,49 @@ pub(super) async fn prepare(
         user,
         state,
         asg_name,
+        sts_name,
     };
     let start = prepared.start(&identity.instance_id);
     prepared.agent.write_files(&start, &token)?;
     Ok(prepared)
+}
+
+/// Adds the parameter's GitHub host keys to the agent user's `known_hosts`.
+async fn github_host_keys(
+    ssm: &aws_sdk_ssm::Client,
+    parameter: &str,
+    region: &str,
+    user: &user::User,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    let backoff = secrets::Backoff::default();
+    let value = secrets::get_parameter(ssm, parameter, region, backoff, deadline)
+        .await
+        .context("reading the GitHub host keys (github_host_keys_parameter)")?;
+    let lines = known_hosts::lines(parameter, &value)?;
+    let added = known_hosts::install(user, &lines)?;
+    tracing::info!(
+        path = %known_hosts::path(user).display(),
+        keys = lines.len(),
+        added,
+        "GitHub host keys in known_hosts"
+    );
+    Ok(())
+}
+
+/// The agent's name as a pre-signed STS URL, signed with the instance's credentials now.
+async fn sts_name(sdk: &aws_config::SdkConfig, region: &str) -> anyhow::Result<Token> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let provider = sdk
+        .credentials_provider()
+        .context("naming the agent by STS: the SDK has no credentials provider")?;
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .context("naming the agent by STS: reading the instance's credentials")?;
+    let url = sts_url::presign(&credentials, region, std::time::SystemTime::now())
+        .context("naming the agent by STS: signing the GetCallerIdentity URL")?;
+    Ok(Token::new(url))
 }
 
 /// The config parameter's layer, when a local layer names one.

@@ -30,15 +30,6 @@ impl StateDir {
 
     /// Creates the dir (it may exist: the run lock is in it), private to `user`.
     pub fn prepare(&self, user: &User) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.path)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o700))?;
-            std::os::unix::fs::chown(&self.path, Some(user.uid), Some(user.gid))?;
-        }
-        #[cfg(not(unix))]
-        let _ = user;
-        Ok(())
+        user.private_dir(&self.path)
     }
 }

@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use super::{Agent, AgentError, Busy, Outcome, Scope, Start};
-use crate::config::{BootConfig, BootConfigLayer, ConfigError};
+use crate::config::{BootConfig, BootConfigLayer, ConfigError, Section, SemaphoreSection};
 use crate::secrets::Token;
 use crate::state::StateDir;
 use crate::supervise::{Exit, GracefulStop, Launch, StopSignal};
@@ -52,6 +52,16 @@ impl Agent for Semaphore {
     /// What the agent dies on at start-up, and an endpoint pasted as a URL (`rules.rs`).
     fn check(&self, layer: &mut BootConfigLayer, scope: Scope) -> Result<Vec<String>, ConfigError> {
         rules::check(layer, scope)
+    }
+
+    /// Agent types whose name assignment is "AWS STS" take only such a name.
+    fn named_by_sts(&self, config: &BootConfig) -> bool {
+        matches!(
+            &config.section,
+            Section::Semaphore(SemaphoreSection {
+                name_from_sts: Some(true)
+            })
+        )
     }
 
     /// The variables of the toolbox's `cache` command for its S3 backend.
@@ -102,10 +112,14 @@ impl Agent for Semaphore {
         )
         .map_err(|(what, path, source)| AgentError { what, path, source })?;
 
+        let name = match start.sts_name {
+            Some(url) => url.expose().to_string(),
+            None => config::agent_name(start.instance_id),
+        };
         let agent_config = AgentConfig {
             config: start.config,
             token,
-            name: config::agent_name(start.instance_id),
+            name,
             shutdown_hook: launcher,
             pre_job_hook: job_hook::hook_path(&start.config.agent_dir),
         };
@@ -117,11 +131,12 @@ impl Agent for Semaphore {
                 path: path.clone(),
                 source,
             })?;
-        tracing::info!(
-            path = %path.display(),
-            name = agent_config.name.as_str(),
-            "agent config written"
-        );
+        // A pre-signed name carries the session token: say what it is, never what it says.
+        let shown = match start.sts_name {
+            Some(_) => "a pre-signed STS GetCallerIdentity URL",
+            None => agent_config.name.as_str(),
+        };
+        tracing::info!(path = %path.display(), name = shown, "agent config written");
         Ok(())
     }
 
