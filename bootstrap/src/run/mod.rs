@@ -186,8 +186,10 @@ async fn clear_mark_once_registered(
     instance: &Instance,
     cleared: &std::sync::atomic::AtomicBool,
 ) -> std::convert::Infallible {
+    // A periodic look at the agent's log, not a retry: nothing failed.
+    let mut every = tokio::time::interval(Duration::from_millis(REGISTRATION_POLL_MS));
     while !prepared.agent.registered(&prepared.state) {
-        tokio::time::sleep(Duration::from_millis(REGISTRATION_POLL_MS)).await;
+        every.tick().await;
     }
     clear_mark(prepared, instance).await;
     cleared.store(true, std::sync::atomic::Ordering::SeqCst);
