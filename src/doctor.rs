@@ -82,7 +82,7 @@ impl Access {
     /// From a boot config (imagekit-bootstrap's schema). Bad input is a [`UsageError`].
     pub fn from_boot_config(path: &Path) -> Result<Access, UsageError> {
         let bytes = read(path)?;
-        let layer = crate::userdata::validate_boot_config(path, &bytes)?;
+        let (layer, _warnings) = crate::userdata::validate_boot_config(path, &bytes)?;
         Ok(Access {
             token_parameter: layer.token_parameter,
             cache_bucket: layer.cache_bucket,

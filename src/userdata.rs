@@ -10,6 +10,7 @@ use std::path::Path;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use imagekit_bootstrap::agent;
 use imagekit_bootstrap::config::{check_sections, BootConfigLayer};
 
 use crate::exit::UsageError;
@@ -46,6 +47,8 @@ pub struct UserData {
     pub config: Vec<u8>,
     /// `--stack-config` keys that only matter at deploy time (reported on one stderr line).
     pub unused_keys: Vec<String>,
+    /// What the instance will rewrite in the config, each on its own stderr line.
+    pub warnings: Vec<String>,
 }
 
 /// Reads and validates the config, then renders the user-data for `os`.
@@ -53,16 +56,16 @@ pub fn generate(os: &str, source: ConfigSource<'_>) -> Result<UserData, UsageErr
     let os: Os = os
         .parse()
         .map_err(|e: String| UsageError::new(format!("--os: {e}")))?;
-    let (config, unused_keys) = match source {
+    let (config, unused_keys, warnings) = match source {
         ConfigSource::BootConfig(path) => {
             let bytes = read(path)?;
-            validate_boot_config(path, &bytes)?;
-            (bytes, Vec::new())
+            let (_, warnings) = validate_boot_config(path, &bytes)?;
+            (bytes, Vec::new(), warnings)
         }
         ConfigSource::StackConfig(path) => {
             let bytes = read(path)?;
             let (layer, unused_keys) = from_stack_config(path, &bytes, os)?;
-            (layer_bytes(&layer), unused_keys)
+            (layer_bytes(&layer), unused_keys, Vec::new())
         }
     };
     let script = render(os, &config)?;
@@ -70,6 +73,7 @@ pub fn generate(os: &str, source: ConfigSource<'_>) -> Result<UserData, UsageErr
         script,
         config,
         unused_keys,
+        warnings,
     })
 }
 
@@ -79,7 +83,10 @@ fn read(path: &Path) -> Result<Vec<u8>, UsageError> {
 }
 
 /// Parses `bytes` against the boot-config schema, refusing a token and unknown keys.
-pub fn validate_boot_config(path: &Path, bytes: &[u8]) -> Result<BootConfigLayer, UsageError> {
+pub fn validate_boot_config(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(BootConfigLayer, Vec<String>), UsageError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| UsageError::new(format!("{}: malformed JSON: {e}", path.display())))?;
     secret::refuse_tokens(path, &value)?;
@@ -96,7 +103,15 @@ pub fn validate_boot_config(path: &Path, bytes: &[u8]) -> Result<BootConfigLayer
         check_sections(&path.display().to_string(), kind, &layer)
             .map_err(|e| UsageError::new(e.to_string()))?;
     }
-    Ok(layer)
+    // The agent's own rules, as the instance applies them: the bytes pass through unchanged,
+    // so what the instance rewrites (an endpoint pasted as a URL) is a warning here too.
+    let scope = match layer.config_parameter {
+        None => agent::Scope::Complete,
+        Some(_) => agent::Scope::Partial,
+    };
+    let (_, warnings) = agent::check_layer(&mut layer.clone(), scope)
+        .map_err(|e| UsageError::new(format!("{}: {e}", path.display())))?;
+    Ok((layer, warnings))
 }
 
 /// agent-aws-stack's `config.json`, through the one mapping (`crate::stack::agent_aws_stack`):

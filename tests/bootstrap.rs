@@ -13,34 +13,18 @@ use crate::support::moto::Account;
 
 const TOKEN: &str = "sem-agent-tok-7f3c9b1e5d2a4c68";
 
-/// Records argv, config, environment and uid; waits for the file `$STANDIN_WAIT_FOR` if set;
-/// calls the hook with `$STANDIN_REASON` if set; exits `$STANDIN_EXIT`.
-const STANDIN_AGENT: &str = r#"#!/bin/sh
-set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-rec="$here/record"
-mkdir -p "$rec"
-printf '%s\n' "$@" > "$rec/argv"
-config=$3
-cat "$config" > "$rec/config.yaml"
-stat -c '%a %u' "$config" > "$rec/config-mode"
-env > "$rec/env"
-id -u > "$rec/uid"
-if [ -n "${STANDIN_WAIT_FOR:-}" ]; then
-  while [ ! -e "$STANDIN_WAIT_FOR" ]; do sleep 0.05; done
-fi
-if [ -n "${STANDIN_REASON:-}" ]; then
-  hook=$(sed -n 's/^  "shutdown-hook-path": "\(.*\)",$/\1/p' "$config")
-  test -f "$hook"
-  if [ -n "${STANDIN_EMULATOR:-}" ]; then
-    # The launcher execs $IMAGEKIT_BOOTSTRAP_EXE, which a host shell cannot run without binfmt.
-    SEMAPHORE_AGENT_SHUTDOWN_REASON=$STANDIN_REASON "$STANDIN_EMULATOR" "$IMAGEKIT_BOOTSTRAP_EXE" on-shutdown
-  else
-    SEMAPHORE_AGENT_SHUTDOWN_REASON=$STANDIN_REASON sh "$hook"
-  fi
-fi
-exit "${STANDIN_EXIT:-0}"
-"#;
+/// The Unix stand-in Semaphore agent (standins/src/bin/semaphore_agent_standin.rs): it refuses
+/// a config as the real agent does, registers or not, runs a job whose shell sources the
+/// pre-job hook, calls the shutdown hook with `$STANDIN_REASON`, and records what it was given.
+fn standin_agent() -> PathBuf {
+    let path = crate::support::bootstrap_bin().with_file_name("semaphore_agent_standin");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
 
 fn imds() -> &'static ImdsServer {
     static IMDS: OnceLock<ImdsServer> = OnceLock::new();
@@ -81,7 +65,7 @@ impl Boot {
             std::fs::copy(standin, dir.path().join("poweroff.exe")).unwrap();
         } else {
             let agent = agent_dir.join("agent");
-            std::fs::write(&agent, STANDIN_AGENT).unwrap();
+            std::fs::copy(standin_agent(), &agent).unwrap();
             let recorder = dir.path().join("poweroff");
             std::fs::write(
                 &recorder,
@@ -188,11 +172,23 @@ impl Boot {
     /// Boots with `--config` (the base keys plus `extra`). Whatever the outcome, the token must
     /// show in none of the output, nor in the agent's argv or environment.
     pub fn run(&self, extra: serde_json::Value, reason: Option<&str>, exit: i32) -> Run {
+        self.run_with(extra, &[], reason, exit)
+    }
+
+    /// [`Boot::run`], with `standin` passed to the stand-in agent (e.g. `STANDIN_JOB`).
+    pub fn run_with(
+        &self,
+        extra: serde_json::Value,
+        standin: &[(&str, &str)],
+        reason: Option<&str>,
+        exit: i32,
+    ) -> Run {
         let config = self.config(extra);
         let mut cmd = self
             .cmd()
             .args(["run", "--log-format", "json", "--config"])
             .arg(self.guest_path(&config))
+            .envs(standin.iter().copied())
             .env("STANDIN_EXIT", exit.to_string());
         if let Some(reason) = reason {
             cmd = cmd.env("STANDIN_REASON", reason);
@@ -511,33 +507,196 @@ async fn cache_bucket_is_checked_and_reaches_the_job_environment() {
         .send()
         .await
         .unwrap();
-    boot.run(
+    let names = [
+        "SEMAPHORE_CACHE_BACKEND",
+        "SEMAPHORE_CACHE_S3_BUCKET",
+        "SEMAPHORE_CACHE_USE_EC2_INSTANCE_PROFILE",
+        "FOO",
+    ];
+    boot.run_with(
         serde_json::json!({"cache_bucket": "imagekit-cache-ok", "env": {"FOO": "bar baz"}}),
+        &[("STANDIN_JOB", &job_printing(&boot, &names))],
         Some("IDLE"),
         0,
     )
     .success();
+    // The agent's own `env-vars` stays empty: the variables reach the job through the pre-job
+    // hook, which the stand-in's job shell sources as the real agent's does.
     let config: serde_json::Value = serde_json::from_str(&boot.record("config.yaml")).unwrap();
-    let env: Vec<&str> = config["env-vars"]
-        .as_array()
-        .unwrap()
+    assert_eq!(config["env-vars"], serde_json::json!([]));
+    assert_eq!(boot.record("job-result"), "passed");
+    let seen: Vec<String> = names
         .iter()
-        .map(|v| v.as_str().unwrap())
+        .map(|n| boot.record(&format!("job-{n}")))
         .collect();
-    assert_eq!(
-        env,
-        [
-            "SEMAPHORE_CACHE_BACKEND=s3",
-            "SEMAPHORE_CACHE_S3_BUCKET=imagekit-cache-ok",
-            "SEMAPHORE_CACHE_USE_EC2_INSTANCE_PROFILE=true",
-            "FOO=bar baz",
-        ]
+    assert_eq!(seen, ["s3", "imagekit-cache-ok", "true", "bar baz"]);
+    let mode = std::fs::metadata(boot.agent_dir().join(".imagekit/job-env")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+    assert!(
+        boot.agent_dir().join(".imagekit/job-started").is_file(),
+        "the hook records the job's start (busy)"
     );
 }
 
+/// A job (bash) that writes each variable of `names` to `record/job-<name>`, byte for byte.
+fn job_printing(boot: &Boot, names: &[&str]) -> String {
+    let rec = boot.agent_dir().join("record");
+    names
+        .iter()
+        .map(|n| format!("printf '%s' \"${{{n}}}\" > '{}/job-{n}'\n", rec.display()))
+        .collect()
+}
+
+/// Acceptance 1 (issue 14): awkward values boot, and the job sees each byte for byte.
 #[tokio::test(flavor = "multi_thread")]
-async fn missing_cache_bucket_fails_fast_and_marks_unhealthy() {
-    let (fleet, boot) = fleet("nocache", 1, true).await;
+async fn awkward_env_values_reach_the_job_byte_for_byte() {
+    let (_fleet, boot) = fleet("awkward", 1, true).await;
+    let values = [
+        ("JAVA_OPTS", "-Dx=y -Dz=w"),
+        ("B64", "YWJjZA=="),
+        ("URL", "https://h/p?a=1&b=2#f"),
+        ("QUOTES", "it's \"quoted\""),
+        ("DOLLAR", "$HOME ${X} $(id) `id`"),
+        ("BACKSLASH", "a\\b\\"),
+        ("NEWLINES", "one\ntwo\n"),
+        ("UNICODE", "é ü 日本 🚀"),
+        ("EMPTY", ""),
+    ];
+    let env: serde_json::Map<String, serde_json::Value> = values
+        .iter()
+        .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
+        .collect();
+    let names: Vec<&str> = values.iter().map(|(k, _)| *k).collect();
+    let out = boot.run_with(
+        serde_json::json!({ "env": env, "endpoint": "https://example.semaphoreci.com/" }),
+        &[("STANDIN_JOB", &job_printing(&boot, &names))],
+        Some("IDLE"),
+        0,
+    );
+    out.success();
+    assert_eq!(boot.record("job-result"), "passed");
+    for (name, value) in values {
+        assert_eq!(boot.record(&format!("job-{name}")), value, "{name}");
+    }
+    // The pasted URL reached the agent as its host name, with a warning for each part dropped.
+    let config: serde_json::Value = serde_json::from_str(&boot.record("config.yaml")).unwrap();
+    assert_eq!(config["endpoint"], "example.semaphoreci.com");
+    let err = out.stderr();
+    let warned = |says: &str| {
+        err.lines()
+            .filter(|l| l.contains("\"level\":\"WARN\"") && l.contains(says))
+            .count()
+    };
+    assert_eq!(warned("dropped the scheme"), 1, "{err}");
+    assert_eq!(warned("dropped the trailing slash"), 1, "{err}");
+}
+
+/// Acceptance 1 (issue 14): what the agent would die on, or misread, is refused with exit 2
+/// before any AWS call, naming the key, by `run`, `show-config` and `imagekit userdata` alike.
+#[test]
+fn configs_the_agent_would_refuse_are_refused_with_exit_2_before_any_aws_call() {
+    let account = Account::new();
+    let server = ImdsServer::start();
+    let boot = Boot::new("i-0awkward1", &account, server.endpoint_for("i-0awkward1"));
+    let fix = "give the host name alone, e.g. acme.semaphoreci.com";
+    let table = [
+        (
+            serde_json::json!({"endpoint": "http://example.semaphoreci.com"}),
+            format!("config: key `endpoint`: \"http://example.semaphoreci.com\" has the scheme http://, but the agent speaks https only and adds it itself: {fix}"),
+        ),
+        (
+            serde_json::json!({"endpoint": "https://example.semaphoreci.com/api/v1"}),
+            format!("config: key `endpoint`: \"https://example.semaphoreci.com/api/v1\" has a path, but the agent appends its own (/api/v1/...): {fix}"),
+        ),
+        (
+            serde_json::json!({"endpoint": "example.semaphoreci.com?x=1"}),
+            format!("config: key `endpoint`: \"example.semaphoreci.com?x=1\" is not a host name: {fix}"),
+        ),
+        (
+            serde_json::json!({"env": {"JAVA-OPTS": "x"}}),
+            "config: key `env`: \"JAVA-OPTS\" is not a shell variable name: use letters, digits and _, not starting with a digit".to_string(),
+        ),
+        (
+            serde_json::json!({"env": {"1X": "x"}}),
+            "config: key `env`: \"1X\" is not a shell variable name: use letters, digits and _, not starting with a digit".to_string(),
+        ),
+        (
+            serde_json::json!({"env": {"NUL": "a\u{0}b"}}),
+            "config: key `env.NUL`: holds a NUL byte, which no environment variable can: remove it".to_string(),
+        ),
+        (
+            serde_json::json!({"interruption_grace_period": 3600}),
+            "config: key `interruption_grace_period`: 3600 s is over 540 s: the image's service manager kills the bootstrap 600 s into a stop, and the agent's shutdown and the give-back need the last 60".to_string(),
+        ),
+        (
+            serde_json::json!({"disconnect_after_job": false, "disconnect_after_idle_timeout": 0}),
+            "config: key `disconnect_after_idle_timeout`: is 0 with disconnect_after_job false, so the agent never leaves and its instance is never given back: set a timeout, or `static_fleet: true` for a fleet sized by hand".to_string(),
+        ),
+    ];
+    for (extra, expected) in table {
+        let config = boot.config(extra.clone());
+        let out = boot
+            .cmd()
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&config)
+            .run();
+        out.code(2);
+        assert_eq!(
+            json_error(&out),
+            ("ERROR".to_string(), expected.clone()),
+            "{extra}"
+        );
+        let out = boot
+            .cmd()
+            .args(["show-config", "--config"])
+            .arg(&config)
+            .run();
+        out.code(2);
+        out.stderr_is(&format!("error: {expected}\n"));
+        let out = Cmd::imagekit()
+            .args(["userdata", "--os", "linux", "--config"])
+            .arg(&config)
+            .run();
+        out.code(2);
+        out.stderr_is(&format!("error: {}: {expected}\n", config.display()));
+    }
+    assert_eq!(
+        server.requests(),
+        0,
+        "no metadata call for a refused config"
+    );
+    assert!(!boot.agent_dir().join("config.yaml").exists());
+
+    // A fleet sized by hand may keep its agents.
+    let config = boot.config(serde_json::json!({
+        "disconnect_after_job": false, "disconnect_after_idle_timeout": 0, "static_fleet": true,
+    }));
+    let out = boot
+        .cmd()
+        .args(["show-config", "--config"])
+        .arg(&config)
+        .run();
+    out.success().stderr_is("");
+}
+
+/// Acceptance 3 (issue 14): a boot that reached AWS but could not start an agent gives the
+/// instance back with a decrement and marks the group, rather than looping through
+/// replacements. The mark's count grows with each failed start.
+async fn assert_failed_start_given_back(fleet: &Fleet, boot: &Boot, count: u32) {
+    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
+    let mark = fleet
+        .failed_start_mark()
+        .await
+        .expect("the group is marked");
+    let (at, n) = mark.split_once(' ').unwrap();
+    assert!(at.parse::<u64>().is_ok(), "{mark}");
+    assert_eq!(n, count.to_string(), "{mark}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_cache_bucket_fails_fast_gives_back_with_a_decrement_and_marks_the_group() {
+    let (fleet, boot) = fleet("nocache", 2, true).await;
     let out = boot.run(
         serde_json::json!({"cache_bucket": "imagekit-no-such-bucket"}),
         Some("IDLE"),
@@ -545,28 +704,98 @@ async fn missing_cache_bucket_fails_fast_and_marks_unhealthy() {
     );
     out.code(1)
         .stderr_contains("cache bucket imagekit-no-such-bucket: does not exist");
-    assert_eq!(
-        fleet.health(&boot.instance_id).await.as_deref(),
-        Some("Unhealthy")
-    );
+    assert_eq!(fleet.desired().await, 1);
+    assert_failed_start_given_back(&fleet, &boot, 1).await;
     assert!(std::fs::metadata(boot.agent_dir().join("record")).is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn missing_token_parameter_marks_unhealthy_and_names_it() {
-    let (fleet, boot) = fleet("notoken", 1, true).await;
+async fn missing_token_parameter_gives_back_with_a_decrement_marks_the_group_and_names_it() {
+    let (fleet, boot) = fleet("notoken", 2, true).await;
     let out = boot.run(
         serde_json::json!({"token_parameter": "/imagekit/not-there"}),
         Some("IDLE"),
         0,
     );
     out.code(1).stderr_contains("/imagekit/not-there");
-    assert_eq!(
-        fleet.health(&boot.instance_id).await.as_deref(),
-        Some("Unhealthy")
-    );
-    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "running");
+    assert_eq!(fleet.desired().await, 1);
+    assert_failed_start_given_back(&fleet, &boot, 1).await;
     assert!(!boot.agent_dir().join("config.yaml").exists());
+}
+
+/// Acceptance 3: an agent whose registration is refused (it retries, then exits 1 without its
+/// hook, as the real one does) failed to start; a later start that registers clears the mark.
+/// What moto cannot show: the control plane's refusal; the stand-in agent plays it
+/// (`STANDIN_REGISTER=refuse`), with the real agent's log lines.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_never_registers_fails_to_start_and_a_later_registering_start_clears_the_mark(
+) {
+    let (fleet, boot) = fleet("noregister", 3, true).await;
+    let out = boot.run_with(
+        serde_json::json!({}),
+        &[
+            ("STANDIN_REGISTER", "refuse"),
+            ("STANDIN_REGISTER_ATTEMPTS", "3"),
+        ],
+        None,
+        0,
+    );
+    out.code(1);
+    let err = out.stderr();
+    assert!(
+        err.lines()
+            .any(|l| l.contains("\"level\":\"ERROR\"")
+                && l.contains("agent exited without registering")),
+        "{err}"
+    );
+    assert_eq!(fleet.desired().await, 2);
+    assert_failed_start_given_back(&fleet, &boot, 1).await;
+
+    // The next instance registers (and then runs a job): the mark goes.
+    let next_id = fleet
+        .instance_ids()
+        .await
+        .into_iter()
+        .find(|id| *id != boot.instance_id)
+        .unwrap();
+    let mut meta = InstanceMeta::new(&next_id, &fleet.account);
+    meta.asg_tag = Some(fleet.asg_name.clone());
+    imds().add(meta);
+    let next = Boot::new(&next_id, &fleet.account, imds().endpoint_for(&next_id));
+    next.run(serde_json::json!({}), Some("JOB_FINISHED"), 0)
+        .success();
+    assert_eq!(fleet.failed_start_mark().await, None);
+    assert_eq!(fleet.desired().await, 2, "a finished job keeps its slot");
+}
+
+/// An agent that registered and then crashed is no failed start: it gets a replacement, and the
+/// group stays unmarked. So is one that exits without registering after the (shortened) window.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_that_crashes_after_registering_still_gets_a_replacement() {
+    let (ran, boot) = fleet("crashran", 1, true).await;
+    boot.run_with(serde_json::json!({}), &[("STANDIN_JOB", "true")], None, 3)
+        .code(1);
+    assert_eq!(ran.desired().await, 1);
+    assert_eq!(ran.failed_start_mark().await, None);
+    assert_eq!(ran.ec2_state(&boot.instance_id).await, "terminated");
+
+    let (late, boot) = fleet("latefail", 1, true).await;
+    boot.run_with(
+        serde_json::json!({"failed_start_window": 0}),
+        &[
+            ("STANDIN_REGISTER", "refuse"),
+            ("STANDIN_REGISTER_ATTEMPTS", "1"),
+        ],
+        None,
+        0,
+    )
+    .code(1);
+    assert_eq!(
+        late.desired().await,
+        1,
+        "outside the window: read as a crash"
+    );
+    assert_eq!(late.failed_start_mark().await, None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -688,11 +917,22 @@ async fn agent_aws_stack_parameter_gives_the_same_agent_config_as_native_keys() 
         let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
         v.as_object_mut().unwrap().remove("name");
         v.as_object_mut().unwrap().remove("shutdown-hook-path");
+        v.as_object_mut().unwrap().remove("pre-job-hook-path");
         v
     };
     assert_eq!(
         strip(native.record("config.yaml")),
         strip(stack.record("config.yaml"))
+    );
+    // `B=two=2`, which the agent's own `env-vars` would die on, reaches the job through the
+    // pre-job hook's file, the same from both formats.
+    let job_env =
+        |boot: &Boot| std::fs::read_to_string(boot.agent_dir().join(".imagekit/job-env")).unwrap();
+    assert_eq!(job_env(&native), job_env(&stack));
+    assert!(
+        job_env(&native).contains("export B='two=2'\n"),
+        "{}",
+        job_env(&native)
     );
 }
 

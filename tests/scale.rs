@@ -1004,3 +1004,67 @@ async fn bench_tick() {
         pct(&mut api_ms, 0.5)
     );
 }
+
+/// Acceptance 3 (issue 14): a group the bootstrap marked as failing to start agents is not
+/// raised while its backoff runs, the tick line says so, and it is raised once the backoff is
+/// over. The mark is set here as the bootstrap sets it (tests/bootstrap.rs shows a failed boot
+/// setting it against moto).
+#[tokio::test]
+async fn a_group_marked_as_failing_to_start_is_backed_off_then_raised() {
+    let fleet = Fleet::new(0, 10, 0).await;
+    let api = CiApi::start(&fleet.token);
+    api.set_queue(2, 0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    support::fleet::asg_client(&fleet.account)
+        .create_or_update_tags()
+        .tags(
+            aws_sdk_autoscaling::types::Tag::builder()
+                .resource_id(&fleet.asg)
+                .resource_type("auto-scaling-group")
+                .key("imagekit:failed-start")
+                .value(format!("{now} 2"))
+                .propagate_at_launch(false)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Two failed starts in a row: twice the base.
+    let backoff = [
+        "--failed-start-backoff",
+        "1s",
+        "--failed-start-backoff-max",
+        "1m",
+    ];
+    let tick = || {
+        fleet
+            .scale(
+                "semaphore",
+                &api,
+                &[&["--once", "--json"][..], &backoff[..]].concat(),
+            )
+            .run()
+    };
+    let out = tick();
+    out.success();
+    let message = out.log_messages().join("\n");
+    assert!(
+        message.contains("; ASG ci-agents desired stays 0: its instances failed to start an agent 2 time(s) in a row (tag imagekit:failed-start); backing off 2 s, "),
+        "{message}"
+    );
+    assert_eq!(fleet.desired().await, 0, "not raised while backing off");
+
+    // Past the backoff (the mark's time has a 1 s resolution).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let out = tick();
+    out.success();
+    let message = out.log_messages().join("\n");
+    assert!(
+        message.ends_with("raising ASG ci-agents desired 0 → 2"),
+        "{message}"
+    );
+    assert_eq!(fleet.desired().await, 2);
+}

@@ -130,6 +130,11 @@ fn invalid_combinations_exit_2_and_write_nothing() {
             &["--os", "linux", "--agent-version", "latest"],
             &["--agent-version", "v2.2.23"],
         ),
+        // The first release that sources the pre-job hook (agent/semaphore/rules.rs).
+        (
+            &["--os", "linux", "--agent-version", "2.2.3"],
+            &["--agent-version v2.2.3 is too old", "v2.2.4 or later"],
+        ),
         (
             &["--os", "linux", "--source-ami", "ubuntu"],
             &["--source-ami", "ami-"],

@@ -50,7 +50,10 @@ fn main() -> ExitCode {
         } => match LocalLayers::load(config.as_deref(), config_parameter)
             .and_then(|local| show_config::render(&local))
         {
-            Ok(doc) => {
+            Ok((doc, warnings)) => {
+                for warning in warnings {
+                    eprintln!("warning: {warning}");
+                }
                 println!("{doc}");
                 ExitStatus::Success.into()
             }

@@ -10,10 +10,16 @@ use crate::config::{check_sections, defaults, ConfigError, LocalLayers};
 /// The merged local layers with defaults filled in. A config parameter is named, not read:
 /// it is merged at boot. No secret is ever part of this (the token stays in SSM). A kind this
 /// version cannot start, or a section for another kind, is refused as `run` refuses it.
-pub fn render(local: &LocalLayers) -> Result<String, ConfigError> {
-    let layer = local.merged();
+/// The agent's own rules apply as in `run` (across keys only when no parameter is named); their
+/// warnings come back beside the document.
+pub fn render(local: &LocalLayers) -> Result<(String, Vec<String>), ConfigError> {
+    let mut layer = local.merged();
     let kind = layer.agent.unwrap_or_default();
-    let agent = agent::provider(kind)?;
+    let scope = match layer.config_parameter {
+        None => agent::Scope::Complete,
+        Some(_) => agent::Scope::Partial,
+    };
+    let (agent, warnings) = agent::check_layer(&mut layer, scope)?;
     check_sections("config", kind, &layer)?;
     let fields = [
         ("agent", json!(kind)),
@@ -32,6 +38,19 @@ pub fn render(local: &LocalLayers) -> Result<String, ConfigError> {
                 .disconnect_after_idle_timeout
                 .unwrap_or(defaults::DISCONNECT_AFTER_IDLE_TIMEOUT)),
         ),
+        (
+            "interruption_grace_period",
+            json!(layer
+                .interruption_grace_period
+                .unwrap_or(defaults::INTERRUPTION_GRACE_PERIOD)),
+        ),
+        (
+            "failed_start_window",
+            json!(layer
+                .failed_start_window
+                .unwrap_or(defaults::FAILED_START_WINDOW)),
+        ),
+        ("static_fleet", json!(layer.static_fleet.unwrap_or(false))),
         ("env", json!(layer.env.unwrap_or_default())),
         ("agent_user", json!(layer.agent_user)),
         (
@@ -57,5 +76,6 @@ pub fn render(local: &LocalLayers) -> Result<String, ConfigError> {
     // Sorted by key through a BTreeMap, not serde_json's Map, whose order depends on whether
     // another crate in the same build turned on serde_json's `preserve_order`.
     let doc: BTreeMap<&str, Value> = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
-    Ok(serde_json::to_string_pretty(&doc).expect("a JSON value serialises"))
+    let text = serde_json::to_string_pretty(&doc).expect("a JSON value serialises");
+    Ok((text, warnings))
 }

@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod dist;
 pub mod duration;
 pub mod exit;
+pub mod failed_start;
 pub mod os;
 pub mod region;
 pub mod sha256;

@@ -588,6 +588,27 @@ pub struct ScaleArgs {
         value_name = "DURATION"
     )]
     pub safety_margin: String,
+
+    /// A group marked as failing to start agents (tag imagekit:failed-start) is not raised for
+    /// this long after its first failed start, doubled for each further one.
+    #[arg(
+        long,
+        env = "IMAGEKIT_SCALE_FAILED_START_BACKOFF",
+        hide_env_values = true,
+        default_value = "1m",
+        value_name = "DURATION"
+    )]
+    pub failed_start_backoff: String,
+
+    /// The longest that backoff gets.
+    #[arg(
+        long,
+        env = "IMAGEKIT_SCALE_FAILED_START_BACKOFF_MAX",
+        hide_env_values = true,
+        default_value = "30m",
+        value_name = "DURATION"
+    )]
+    pub failed_start_backoff_max: String,
 }
 
 /// The Lambda entry point's view of the command line: no argv, every setting from the

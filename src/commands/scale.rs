@@ -45,5 +45,7 @@ pub(crate) fn options(args: &ScaleArgs) -> Options {
         metrics_namespace: args.metrics_namespace.clone(),
         region: args.region.clone(),
         safety_margin: args.safety_margin.clone(),
+        failed_start_backoff: args.failed_start_backoff.clone(),
+        failed_start_backoff_max: args.failed_start_backoff_max.clone(),
     }
 }

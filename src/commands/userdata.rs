@@ -18,6 +18,9 @@ pub fn run(args: &UserdataArgs, printer: &Printer) -> anyhow::Result<ExitStatus>
         }
     };
     let generated = generate(&args.os, source)?;
+    for warning in &generated.warnings {
+        printer.note(warning);
+    }
     if !generated.unused_keys.is_empty() {
         printer.note(format_args!(
             "deploy-time keys not used in the boot config: {}",

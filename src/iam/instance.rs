@@ -114,11 +114,28 @@ pub fn policy(scope: &Scope, opts: &InstanceOptions) -> Result<Policy, UsageErro
             "autoscaling:TerminateInstanceInAutoScalingGroup",
             "autoscaling:SetInstanceHealth",
         ],
-        asg,
+        asg.clone(),
     ));
+    // A failed start marks the group for the scaler, and a start that registers clears it
+    // (bootstrap/src/giveback/mark.rs): that one tag, on the group's own ARN.
+    statements.push(
+        Statement::allow(
+            "MarkOwnGroupFailedStart",
+            ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
+            asg,
+        )
+        .when(
+            "ForAllValues:StringEquals",
+            "aws:TagKeys",
+            [imagekit_core::failed_start::TAG],
+        ),
+    );
     statements.push(Statement::allow(
         "FindOwnGroupWithoutResourceScope",
-        ["autoscaling:DescribeAutoScalingInstances"],
+        [
+            "autoscaling:DescribeAutoScalingInstances",
+            "autoscaling:DescribeTags",
+        ],
         ["*"],
     ));
 

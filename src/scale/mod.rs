@@ -41,6 +41,9 @@ pub struct Group {
     pub desired: u32,
     pub min: u32,
     pub max: u32,
+    /// The bootstrap's failed-start mark, when the group has one.
+    #[serde(skip)]
+    pub failed_start: Option<imagekit_core::failed_start::Mark>,
 }
 
 /// What a tick did.
@@ -223,6 +226,11 @@ impl Scaler {
         let decision = decide(&inputs);
         report.target = decision.target();
         report.reason = self.explain(&inputs, &decision);
+        if let (Decision::Raise { .. }, Some(wait)) = (&decision, self.backing_off(&group)) {
+            report.reason = wait;
+            report.ok = true;
+            return;
+        }
         match decision {
             Decision::Keep { why, .. } => {
                 if why == Why::QueueUnknown {
@@ -247,6 +255,29 @@ impl Scaler {
                 }
             },
         }
+    }
+
+    /// Why a raise waits: the group's instances keep failing to start an agent (the
+    /// bootstrap's mark), and its backoff has not run out.
+    fn backing_off(&self, group: &Group) -> Option<String> {
+        let mark = group.failed_start?;
+        let (base, cap) = (
+            self.settings.failed_start_backoff,
+            self.settings.failed_start_backoff_max,
+        );
+        let left = mark
+            .until(base, cap)
+            .duration_since(std::time::SystemTime::now())
+            .ok()?;
+        Some(format!(
+            "ASG {asg} desired stays {current}: its instances failed to start an agent {count} time(s) in a row (tag {tag}); backing off {backoff} s, {left} s left",
+            asg = self.settings.asg,
+            current = group.desired,
+            count = mark.count,
+            tag = imagekit_core::failed_start::TAG,
+            backoff = mark.backoff(base, cap).as_secs(),
+            left = left.as_secs().max(1),
+        ))
     }
 
     fn explain(&self, inputs: &Inputs, decision: &Decision) -> String {
@@ -306,10 +337,17 @@ impl Scaler {
                 format!("DescribeAutoScalingGroups: no Auto Scaling group named {asg}")
             })?;
         let count = |v: Option<i32>| v.and_then(|n| u32::try_from(n).ok()).unwrap_or(0);
+        let failed_start = group
+            .tags()
+            .iter()
+            .find(|t| t.key() == Some(imagekit_core::failed_start::TAG))
+            .and_then(|t| t.value())
+            .and_then(imagekit_core::failed_start::Mark::parse);
         Ok(Group {
             desired: count(group.desired_capacity()),
             min: count(group.min_size()),
             max: count(group.max_size()),
+            failed_start,
         })
     }
 

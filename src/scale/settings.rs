@@ -29,6 +29,9 @@ pub struct Settings {
     pub metrics_namespace: String,
     pub region: Option<String>,
     pub safety_margin: Duration,
+    /// A failed-start mark's backoff: the first, and the longest.
+    pub failed_start_backoff: Duration,
+    pub failed_start_backoff_max: Duration,
 }
 
 /// What the command line (or, in Lambda, the `IMAGEKIT_SCALE_*` variables) asks for, unchecked.
@@ -55,6 +58,9 @@ pub struct Options {
     pub metrics_namespace: String,
     pub region: Option<String>,
     pub safety_margin: String,
+    /// Durations, as `interval`.
+    pub failed_start_backoff: String,
+    pub failed_start_backoff_max: String,
 }
 
 /// Where the CI API is and what to ask it for: the CI system's own rules.
@@ -90,6 +96,16 @@ impl Settings {
             return Err(UsageError::new("--interval must be above zero"));
         }
         let safety_margin = crate::flag::duration("--safety-margin", &opts.safety_margin)?;
+        let failed_start_backoff =
+            crate::flag::duration("--failed-start-backoff", &opts.failed_start_backoff)?;
+        let failed_start_backoff_max =
+            crate::flag::duration("--failed-start-backoff-max", &opts.failed_start_backoff_max)?;
+        if failed_start_backoff > failed_start_backoff_max {
+            return Err(UsageError::new(format!(
+                "--failed-start-backoff {} is above --failed-start-backoff-max {}",
+                opts.failed_start_backoff, opts.failed_start_backoff_max
+            )));
+        }
         let overprovision = opts.overprovision.parse().map_err(UsageError::new)?;
         let metrics_namespace = nonempty("--metrics-namespace", &opts.metrics_namespace)?;
         let region = opts.region.clone().filter(|r| !r.trim().is_empty());
@@ -114,6 +130,8 @@ impl Settings {
             metrics_namespace,
             region,
             safety_margin,
+            failed_start_backoff,
+            failed_start_backoff_max,
         })
     }
 }

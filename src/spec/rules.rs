@@ -190,6 +190,13 @@ pub fn check(d: Draft) -> Result<Variant, UsageError> {
                     d.agent_version.as_deref().unwrap_or_default()
                 ))
             })?;
+    if !imagekit_bootstrap::agent::semaphore_version_supported(&agent_version) {
+        let (major, minor, patch) = imagekit_bootstrap::agent::SEMAPHORE_MIN_VERSION;
+        return Err(UsageError::new(format!(
+            "{} {agent_version} is too old: the bootstrap configures the agent's pre-job hook, sourced into the job's shell, which agents before v{major}.{minor}.{patch} do not have; use v{major}.{minor}.{patch} or later",
+            d.name("agent-version")
+        )));
+    }
     if let Some(ami) = &d.source_ami {
         if !is_ami_id(ami) {
             return Err(UsageError::new(format!(

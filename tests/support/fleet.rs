@@ -160,4 +160,23 @@ impl Fleet {
             .await
             .expect("moto PutParameter");
     }
+
+    /// The group's failed-start mark (`imagekit:failed-start`), if set.
+    pub async fn failed_start_mark(&self) -> Option<String> {
+        let out = asg_client(&self.account)
+            .describe_tags()
+            .filters(
+                aws_sdk_autoscaling::types::Filter::builder()
+                    .name("auto-scaling-group")
+                    .values(&self.asg_name)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        out.tags()
+            .iter()
+            .find(|t| t.key() == Some("imagekit:failed-start"))
+            .and_then(|t| t.value().map(str::to_string))
+    }
 }

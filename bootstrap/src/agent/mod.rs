@@ -67,10 +67,15 @@ pub trait Agent: Send + Sync {
         false
     }
 
-    /// Refuses, before any AWS call, what the agent itself would refuse. Default: nothing beyond
-    /// the schema.
-    fn check(&self, _config: &BootConfig) -> Result<(), ConfigError> {
-        Ok(())
+    /// Refuses, before any AWS call, what the agent itself would refuse or misread, and rewrites
+    /// what it would misread but the user plainly meant; returns the warnings to show. Rules
+    /// across keys wait for a [`Scope::Complete`] layer. Default: nothing beyond the schema.
+    fn check(
+        &self,
+        _layer: &mut BootConfigLayer,
+        _scope: Scope,
+    ) -> Result<Vec<String>, ConfigError> {
+        Ok(Vec::new())
     }
 
     /// The job environment that points the agent's jobs at the S3 cache bucket. Default: none.
@@ -112,9 +117,15 @@ pub trait Agent: Send + Sync {
         }
     }
 
+    /// Whether the agent has registered with its control plane in this boot, from what it left
+    /// in the state dir. Default: unknown, read as not yet.
+    fn registered(&self, _state: &StateDir) -> bool {
+        false
+    }
+
     /// The agent's end as an [`Outcome`], from its exit and what it left in the state dir; logs
     /// what it read.
-    fn read_end(&self, state: &StateDir, exit: &Exit) -> Outcome;
+    fn read_end(&self, config: &BootConfig, state: &StateDir, exit: &Exit) -> Outcome;
 }
 
 /// The provider of `kind`; a kind this version cannot start is a config error (exit 2).
@@ -125,12 +136,50 @@ pub fn provider(kind: AgentKind) -> Result<Box<dyn Agent>, ConfigError> {
     }
 }
 
-/// The merged layers as the config a boot runs with, and the agent that runs it.
-pub fn resolve(layer: BootConfigLayer) -> Result<(Box<dyn Agent>, BootConfig), ConfigError> {
+/// Whether a layer is all there is, or a config parameter read at boot may still set keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Complete,
+    Partial,
+}
+
+/// The one check of a (possibly partial) layer, shared by `run`, `show-config`, `imagekit
+/// userdata` and the stack: its kind has a provider, and the provider's rules hold. Rewrites the
+/// layer as [`Agent::check`] does, and returns the provider and the warnings to show.
+pub fn check_layer(
+    layer: &mut BootConfigLayer,
+    scope: Scope,
+) -> Result<(Box<dyn Agent>, Vec<String>), ConfigError> {
     let agent = provider(layer.agent.unwrap_or_default())?;
+    let warnings = agent.check(layer, scope)?;
+    Ok((agent, warnings))
+}
+
+/// The config a boot runs with, its agent, and the check's warnings.
+pub struct Resolved {
+    pub agent: Box<dyn Agent>,
+    pub config: BootConfig,
+    pub warnings: Vec<String>,
+}
+
+/// The merged layers, all of them, as the config a boot runs with.
+pub fn resolve(mut layer: BootConfigLayer) -> Result<Resolved, ConfigError> {
+    let (agent, warnings) = check_layer(&mut layer, Scope::Complete)?;
     let config = BootConfig::resolve(layer, &agent.default_dir())?;
-    agent.check(&config)?;
-    Ok((agent, config))
+    Ok(Resolved {
+        agent,
+        config,
+        warnings,
+    })
+}
+
+/// The oldest Semaphore agent release the bootstrap can configure (every key it writes exists),
+/// as `(major, minor, patch)`; the image build refuses older `--agent-version`s.
+pub const SEMAPHORE_MIN_VERSION: (u64, u64, u64) = semaphore::rules::MIN_AGENT_VERSION;
+
+/// Whether `version` (`vMAJOR.MINOR.PATCH`) is at least [`SEMAPHORE_MIN_VERSION`].
+pub fn semaphore_version_supported(version: &str) -> bool {
+    semaphore::rules::version_supported(version)
 }
 
 /// What `on-shutdown --help` says: the hook is the Semaphore agent's.

@@ -28,6 +28,18 @@ pub struct BootConfigLayer {
     /// Seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disconnect_after_idle_timeout: Option<u64>,
+    /// Seconds the agent waits after an interrupt for its job to finish before it stops it
+    /// (capped by the baked service's stop timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interruption_grace_period: Option<u64>,
+    /// Seconds after its start within which an agent that exits without a reason and without
+    /// having registered failed to start (covers the agent's own registration retries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_start_window: Option<u64>,
+    /// The fleet is sized by hand: an agent that never leaves (no disconnect after a job, idle
+    /// timeout 0) is meant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub static_fleet: Option<bool>,
     /// Extra job environment variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
@@ -79,6 +91,9 @@ impl BootConfigLayer {
             cache_bucket,
             disconnect_after_job,
             disconnect_after_idle_timeout,
+            interruption_grace_period,
+            failed_start_window,
+            static_fleet,
             env,
             agent_user,
             agent_dir,

@@ -15,6 +15,13 @@ pub mod defaults {
     pub const DISCONNECT_AFTER_JOB: bool = true;
     pub const DISCONNECT_AFTER_IDLE_TIMEOUT: u64 = 300;
     pub const BOOT_TIMEOUT: u64 = 120;
+    /// The Semaphore agent's own default (semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6
+    /// main.go: `interruption-grace-period`, 0).
+    pub const INTERRUPTION_GRACE_PERIOD: u64 = 0;
+    /// The Semaphore agent retries registration 30 times, 1 s apart, each request with a 30 s
+    /// timeout (semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6 main.go
+    /// `RegisterRetryLimit: 30`, pkg/listener/listener.go `Register`): ~30 s when refused at once.
+    pub const FAILED_START_WINDOW: u64 = 120;
 
     /// Where images bake the config.
     pub fn baked_config_path() -> &'static str {
@@ -57,6 +64,9 @@ pub struct BootConfig {
     pub cache_bucket: Option<String>,
     pub disconnect_after_job: bool,
     pub disconnect_after_idle_timeout: u64,
+    pub interruption_grace_period: u64,
+    pub failed_start_window: u64,
+    pub static_fleet: bool,
     pub env: BTreeMap<String, String>,
     /// `None`: the user the bootstrap runs as.
     pub agent_user: Option<String>,
@@ -110,6 +120,13 @@ impl BootConfig {
             disconnect_after_idle_timeout: layer
                 .disconnect_after_idle_timeout
                 .unwrap_or(defaults::DISCONNECT_AFTER_IDLE_TIMEOUT),
+            interruption_grace_period: layer
+                .interruption_grace_period
+                .unwrap_or(defaults::INTERRUPTION_GRACE_PERIOD),
+            failed_start_window: layer
+                .failed_start_window
+                .unwrap_or(defaults::FAILED_START_WINDOW),
+            static_fleet: layer.static_fleet.unwrap_or(false),
             env: layer.env.unwrap_or_default(),
             agent_user: layer.agent_user.filter(|u| !u.is_empty()),
             agent_dir: layer

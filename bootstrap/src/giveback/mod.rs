@@ -8,6 +8,7 @@
 
 mod asg;
 pub mod health;
+pub mod mark;
 mod power_off;
 
 use std::time::Duration;

@@ -69,7 +69,11 @@ pub async fn run(
     let instance = Instance::discover(deadline).await?;
     let prepared = match prepare::prepare(&local, &instance, deadline).await {
         Ok(prepared) => prepared,
-        Err(err) => return Err(boot_failed(&instance, err).await),
+        // A config the parameter completed wrongly: as before, the instance is replaced.
+        Err(err) if err.downcast_ref::<ConfigError>().is_some() => {
+            return Err(boot_failed(&instance, err).await)
+        }
+        Err(err) => return Err(failed_to_start(&local, &instance, err).await),
     };
     let outcome = supervise(&prepared, &instance, stop).await?;
     give_back(&prepared, &instance, outcome).await?;
@@ -86,10 +90,16 @@ impl Early {
     /// Bad input stops here: the agent kind always, the whole config unless a parameter may
     /// complete it.
     fn check(local: &LocalLayers) -> Result<Early, ConfigError> {
-        let merged = local.merged();
-        let agent = agent::provider(merged.agent.unwrap_or_default())?;
-        if merged.config_parameter.is_none() {
-            agent::resolve(merged.clone())?;
+        let mut merged = local.merged();
+        let agent = if merged.config_parameter.is_none() {
+            agent::resolve(merged.clone())?.agent
+        } else {
+            agent::provider(merged.agent.unwrap_or_default())?
+        };
+        // Every key the local layers set holds already; across keys, with the parameter's.
+        let (_, warnings) = agent::check_layer(&mut merged, agent::Scope::Partial)?;
+        for warning in warnings {
+            tracing::warn!("{warning}");
         }
         Ok(Early {
             agent_dir: merged.agent_dir.unwrap_or_else(|| agent.default_dir()),
@@ -114,7 +124,36 @@ async fn boot_failed(instance: &Instance, err: anyhow::Error) -> anyhow::Error {
     err
 }
 
-/// Starts the agent, stops it when `stop` resolves, and reads its end.
+/// A boot that reached AWS but cannot produce an agent (the token parameter missing or denied,
+/// the cache bucket missing): a replacement would fail the same way, so the instance is given
+/// back as [`Outcome::FailedToStart`] (with a decrement) and its group marked.
+async fn failed_to_start(
+    local: &LocalLayers,
+    instance: &Instance,
+    err: anyhow::Error,
+) -> anyhow::Error {
+    let instance_id = instance.identity.instance_id.as_str();
+    tracing::error!(instance_id, "boot failed before the agent started: {err:#}");
+    let asg_name = match prepare::asg_name(&instance.sdk, &instance.identity).await {
+        Ok(name) => name,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            None
+        }
+    };
+    let poweroff_command = local
+        .merged()
+        .poweroff_command
+        .unwrap_or_else(defaults::poweroff_command);
+    let outcome = Outcome::FailedToStart;
+    if let Err(e) = hand_back(instance, asg_name.as_deref(), &poweroff_command, outcome).await {
+        tracing::error!("{e:#}");
+    }
+    err
+}
+
+/// Starts the agent, stops it when `stop` resolves, and reads its end. Once the agent has
+/// registered, the group's failed-start mark goes.
 async fn supervise(
     prepared: &Prepared,
     instance: &Instance,
@@ -122,28 +161,98 @@ async fn supervise(
 ) -> anyhow::Result<Outcome> {
     let agent = prepared.agent.as_ref();
     let start = prepared.start(&instance.identity.instance_id);
-    let exit = supervise::run(
+    let supervised = supervise::run(
         agent.launch(&start),
         agent.graceful_stop(&prepared.config),
         stop,
-    )
-    .await
+    );
+    let cleared = std::sync::atomic::AtomicBool::new(false);
+    let exit = tokio::select! {
+        exit = supervised => exit,
+        never = clear_mark_once_registered(prepared, instance, &cleared) => match never {},
+    }
     .with_context(|| format!("starting {}", agent.program(&prepared.config).display()))?;
-    Ok(agent.read_end(&prepared.state, &exit))
+    // An agent quicker than the watch.
+    if !cleared.load(std::sync::atomic::Ordering::SeqCst) && agent.registered(&prepared.state) {
+        clear_mark(prepared, instance).await;
+    }
+    Ok(agent.read_end(&prepared.config, &prepared.state, &exit))
 }
+
+/// Watches for the agent's registration, then clears its group's failed-start mark; then waits
+/// for ever (the agent's exit ends the watch).
+async fn clear_mark_once_registered(
+    prepared: &Prepared,
+    instance: &Instance,
+    cleared: &std::sync::atomic::AtomicBool,
+) -> std::convert::Infallible {
+    // A periodic look at the agent's log, not a retry: nothing failed.
+    let mut every = tokio::time::interval(Duration::from_millis(REGISTRATION_POLL_MS));
+    while !prepared.agent.registered(&prepared.state) {
+        every.tick().await;
+    }
+    clear_mark(prepared, instance).await;
+    cleared.store(true, std::sync::atomic::Ordering::SeqCst);
+    std::future::pending().await
+}
+
+/// A start registered: its group is no longer failing to start.
+async fn clear_mark(prepared: &Prepared, instance: &Instance) {
+    let Some(group) = &prepared.asg_name else {
+        return;
+    };
+    match giveback::mark::clear(&instance.asg(), group).await {
+        Ok(()) => tracing::info!(
+            asg = group.as_str(),
+            "agent registered; the group's failed-start mark, if any, is cleared"
+        ),
+        Err(e) => tracing::warn!("{e}"),
+    }
+}
+
+/// How often the supervisor looks for the agent's registration.
+const REGISTRATION_POLL_MS: u64 = 250;
 
 async fn give_back(
     prepared: &Prepared,
     instance: &Instance,
     outcome: Outcome,
 ) -> anyhow::Result<()> {
+    hand_back(
+        instance,
+        prepared.asg_name.as_deref(),
+        &prepared.config.poweroff_command,
+        outcome,
+    )
+    .await
+}
+
+/// Gives the instance back as `outcome` says, and marks its group when the outcome asks.
+async fn hand_back(
+    instance: &Instance,
+    asg_name: Option<&str>,
+    poweroff_command: &[String],
+    outcome: Outcome,
+) -> anyhow::Result<()> {
     let instance_id = instance.identity.instance_id.as_str();
+    let asg = instance.asg();
+    if let (true, Some(group)) = (outcome.give_back().mark_group, asg_name) {
+        // Before the give-back: the scaler must see the mark before it sees the lower capacity.
+        match giveback::mark::mark(&asg, group).await {
+            Ok(mark) => tracing::warn!(
+                asg = group,
+                mark = %mark,
+                "marked the group as failing to start, so that the scaler backs off"
+            ),
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
     let given_back = giveback::give_back(
-        &instance.asg(),
+        &asg,
         giveback::Instance {
             id: instance_id,
-            in_asg_at_boot: prepared.asg_name.is_some(),
-            poweroff_command: &prepared.config.poweroff_command,
+            in_asg_at_boot: asg_name.is_some(),
+            poweroff_command,
         },
         outcome,
         giveback::Patience::default(),
@@ -151,7 +260,7 @@ async fn give_back(
     .await?;
     tracing::info!(
         instance_id,
-        asg = prepared.asg_name.as_deref().unwrap_or("-"),
+        asg = asg_name.unwrap_or("-"),
         ?outcome,
         ?given_back,
         "instance given back"

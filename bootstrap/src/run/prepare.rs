@@ -50,7 +50,18 @@ pub(super) async fn prepare(
     let ssm = aws_sdk_ssm::Client::new(sdk);
     let region = identity.region.as_str();
     let parameter = parameter_layer(&ssm, local, region, deadline).await?;
-    let (agent, config) = agent::resolve(local.with_parameter(parameter))?;
+    let from_parameter = parameter.is_some();
+    let agent::Resolved {
+        agent,
+        config,
+        warnings,
+    } = agent::resolve(local.with_parameter(parameter))?;
+    // Without a parameter, `Early::check` has shown them already.
+    if from_parameter {
+        for warning in warnings {
+            tracing::warn!("{warning}");
+        }
+    }
     let user = user::resolve(config.agent_user.as_deref())
         .map_err(|e| ConfigError::key("agent_user", e.to_string()))?;
 
@@ -152,7 +163,7 @@ async fn parameter_layer(
 }
 
 /// The ASG's name: from the instance tag when metadata exposes tags, else asked of the ASG API.
-async fn asg_name(
+pub(super) async fn asg_name(
     sdk: &aws_config::SdkConfig,
     identity: &Identity,
 ) -> anyhow::Result<Option<String>> {

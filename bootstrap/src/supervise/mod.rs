@@ -46,6 +46,8 @@ pub struct Exit {
     pub status: ExitStatus,
     /// The supervisor passed on a stop (a signal, or a Windows service stop) before the exit.
     pub stop_requested: bool,
+    /// From the agent's start to its exit.
+    pub ran_for: Duration,
 }
 
 /// Starts the agent and waits for it; when `stop` resolves first, stops it as `graceful` says.
@@ -54,6 +56,7 @@ pub async fn run(
     graceful: GracefulStop,
     stop: impl Future<Output = StopRequest>,
 ) -> std::io::Result<Exit> {
+    let started = std::time::Instant::now();
     let mut child = spawn::spawn(&launch)?;
     tracing::info!(
         program = %launch.program.display(),
@@ -62,13 +65,18 @@ pub async fn run(
         "agent started"
     );
     let request = tokio::select! {
-        status = child.wait() => return Ok(Exit { status: status?, stop_requested: false }),
+        status = child.wait() => return Ok(Exit {
+            status: status?,
+            stop_requested: false,
+            ran_for: started.elapsed(),
+        }),
         request = stop => request,
     };
     let status = stopping::stop(&mut child, graceful, request).await?;
     Ok(Exit {
         status,
         stop_requested: true,
+        ran_for: started.elapsed(),
     })
 }
 

@@ -3,12 +3,14 @@
 
 mod config;
 pub mod hook;
+mod job_hook;
+pub mod rules;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use super::{Agent, AgentError, Outcome, Start};
-use crate::config::{BootConfig, Section, SemaphoreSection};
+use super::{Agent, AgentError, Busy, Outcome, Scope, Start};
+use crate::config::{BootConfig, BootConfigLayer, ConfigError, Section, SemaphoreSection};
 use crate::secrets::Token;
 use crate::state::StateDir;
 use crate::supervise::{Exit, GracefulStop, Launch, StopSignal};
@@ -47,6 +49,11 @@ impl Agent for Semaphore {
         config.agent_dir.join("config.yaml")
     }
 
+    /// What the agent dies on at start-up, and an endpoint pasted as a URL (`rules.rs`).
+    fn check(&self, layer: &mut BootConfigLayer, scope: Scope) -> Result<Vec<String>, ConfigError> {
+        rules::check(layer, scope)
+    }
+
     /// Agent types whose name assignment is "AWS STS" take only such a name.
     fn named_by_sts(&self, config: &BootConfig) -> bool {
         matches!(
@@ -69,18 +76,20 @@ impl Agent for Semaphore {
         .collect()
     }
 
-    /// The hook launcher, a cleared reason file, and the agent's config.
+    /// The hooks, a cleared reason file and job start, the job's variables, and the agent's
+    /// config.
     fn write_files(&self, start: &Start<'_>, token: &Token) -> Result<(), AgentError> {
-        let reason = hook::reason_file(start.state);
-        match std::fs::remove_file(&reason) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(AgentError {
-                    what: "clearing",
-                    path: reason,
-                    source,
-                })
+        for stale in [hook::reason_file(start.state), log_file(start.state)] {
+            match std::fs::remove_file(&stale) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(AgentError {
+                        what: "clearing",
+                        path: stale,
+                        source,
+                    })
+                }
             }
         }
 
@@ -95,6 +104,14 @@ impl Agent for Semaphore {
             },
         )?;
 
+        job_hook::write(
+            &start.config.agent_dir,
+            start.state,
+            &self.job_env(start.config),
+            start.user.owner(),
+        )
+        .map_err(|(what, path, source)| AgentError { what, path, source })?;
+
         let name = match start.sts_name {
             Some(url) => url.expose().to_string(),
             None => config::agent_name(start.instance_id),
@@ -104,7 +121,7 @@ impl Agent for Semaphore {
             token,
             name,
             shutdown_hook: launcher,
-            job_env: self.job_env(start.config),
+            pre_job_hook: job_hook::hook_path(&start.config.agent_dir),
         };
         let path = self.config_path(start.config);
         agent_config
@@ -141,8 +158,19 @@ impl Agent for Semaphore {
                     hook::REASON_FILE_ENV.into(),
                     hook::reason_file(start.state).into_os_string(),
                 ),
+                // main.go `getLogFilePath`: the agent logs there as well as to stdout.
+                (LOG_FILE_ENV.into(), log_file(start.state).into_os_string()),
             ],
             user: start.user,
+        }
+    }
+
+    /// Running once the pre-job hook has recorded a job's start in this boot.
+    fn busy(&self, state: &StateDir) -> Busy {
+        if job_hook::started_file(state).exists() {
+            Busy::Running
+        } else {
+            Busy::Idle
         }
     }
 
@@ -158,9 +186,35 @@ impl Agent for Semaphore {
         }
     }
 
-    fn read_end(&self, state: &StateDir, exit: &Exit) -> Outcome {
+    /// The agent logs "Starting to poll for jobs" once `Register` succeeded, and not before
+    /// (semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6 pkg/listener/listener.go
+    /// `Start`).
+    fn registered(&self, state: &StateDir) -> bool {
+        std::fs::read_to_string(log_file(state))
+            .is_ok_and(|log| log.lines().any(|l| l.ends_with(REGISTERED_LINE)))
+    }
+
+    fn read_end(&self, config: &BootConfig, state: &StateDir, exit: &Exit) -> Outcome {
         let reason = hook::read_reason(state);
         let status = exit.status;
+        let start = Progress {
+            registered: self.registered(state),
+            within_window: exit.ran_for.as_secs() < config.failed_start_window,
+        };
+        if reason.is_none() && !exit.stop_requested && !start.registered {
+            let window = config.failed_start_window;
+            match start.within_window {
+                true => tracing::error!(
+                    %status,
+                    "agent exited without registering, {window} s or less after its start (its log has no \"{REGISTERED_LINE}\"); giving the instance back as failed to start"
+                ),
+                false => tracing::error!(
+                    %status,
+                    "agent exited without registering, but more than {window} s after its start; read as a crash"
+                ),
+            }
+            return outcome_of(None, false, start);
+        }
         match &reason {
             Some(reason) => tracing::info!(%status, reason = reason.as_str(), "agent exited"),
             // The OS or the service manager stopped us, and we stopped the agent: a Windows agent
@@ -175,8 +229,26 @@ impl Agent for Semaphore {
                 "agent exited without recording a shutdown reason (crashed or killed); giving the instance back without lowering desired capacity"
             ),
         }
-        outcome_of(reason.as_deref(), exit.stop_requested)
+        outcome_of(reason.as_deref(), exit.stop_requested, start)
     }
+}
+
+/// The agent's log file, in the state dir (the agent user's).
+fn log_file(state: &StateDir) -> PathBuf {
+    state.file("agent.log")
+}
+
+/// The agent's own log path variable (main.go `getLogFilePath`).
+const LOG_FILE_ENV: &str = "SEMAPHORE_AGENT_LOG_FILE_PATH";
+/// pkg/eventlogger/formatter.go ends each line with `: <message>`.
+const REGISTERED_LINE: &str = ": Starting to poll for jobs";
+
+/// How far an agent that gave no reason got.
+#[derive(Debug, Clone, Copy)]
+struct Progress {
+    registered: bool,
+    /// It exited within the failed-start window.
+    within_window: bool,
 }
 
 /// The agent's shutdown reasons (semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6
@@ -184,13 +256,15 @@ impl Agent for Semaphore {
 /// `disconnect-after-idle-timeout` and `disconnect-after-job`; REQUESTED, INTERRUPTED,
 /// UNABLE_TO_SYNC and UNKNOWN all cut the agent's life short. No reason at all: the agent never
 /// reached its hook.
-fn outcome_of(reason: Option<&str>, stop_requested: bool) -> Outcome {
+/// An agent that fails to register exits 1 without running its hook (main.go `log.Panicf("Could
+/// not start agent: ...")` after `Register` gave up): that, within the window, failed to start.
+fn outcome_of(reason: Option<&str>, stop_requested: bool, start: Progress) -> Outcome {
     match reason {
         Some("IDLE") => Outcome::Idle,
         Some("JOB_FINISHED") => Outcome::JobFinished,
         Some(_) => Outcome::Interrupted,
         None if stop_requested => Outcome::Interrupted,
-        // Issue #10 (14) tells an agent that never registered (FailedToStart) from this.
+        None if !start.registered && start.within_window => Outcome::FailedToStart,
         None => Outcome::CrashedAfterRunning,
     }
 }
@@ -215,12 +289,37 @@ mod tests {
             (None, true, Outcome::Interrupted),
             (None, false, Outcome::CrashedAfterRunning),
         ];
+        let ran = Progress {
+            registered: true,
+            within_window: true,
+        };
         for (reason, stop_requested, outcome) in table {
             assert_eq!(
-                outcome_of(reason, stop_requested),
+                outcome_of(reason, stop_requested, ran),
                 outcome,
                 "{reason:?} {stop_requested}"
             );
+        }
+    }
+
+    #[test]
+    fn no_reason_before_registering_within_the_window_failed_to_start() {
+        // (registered, within the window, outcome)
+        let table = [
+            (false, true, Outcome::FailedToStart),
+            (false, false, Outcome::CrashedAfterRunning),
+            (true, true, Outcome::CrashedAfterRunning),
+            (true, false, Outcome::CrashedAfterRunning),
+        ];
+        for (registered, within_window, outcome) in table {
+            let start = Progress {
+                registered,
+                within_window,
+            };
+            assert_eq!(outcome_of(None, false, start), outcome, "{start:?}");
+            // A stop asked for is never a failed start, nor is a recorded reason.
+            assert_eq!(outcome_of(None, true, start), Outcome::Interrupted);
+            assert_eq!(outcome_of(Some("IDLE"), false, start), Outcome::Idle);
         }
     }
 
