@@ -54,6 +54,7 @@ fn denied_user(moto: &mut AuthMoto) -> (String, String) {
     )
 }
 
+/// Long by design: one table, each row setting up the failure it provokes.
 #[test]
 fn each_aws_failure_is_one_line_with_its_exit_code() {
     let mut moto = AuthMoto::start(3);

@@ -594,6 +594,8 @@ async fn awkward_env_values_reach_the_job_byte_for_byte() {
 
 /// Acceptance 1 (issue 14): what the agent would die on, or misread, is refused with exit 2
 /// before any AWS call, naming the key, by `run`, `show-config` and `imagekit userdata` alike.
+///
+/// Long by design: one table of refused configs, each row run through the three commands.
 #[test]
 fn configs_the_agent_would_refuse_are_refused_with_exit_2_before_any_aws_call() {
     let account = Account::new();

@@ -188,6 +188,9 @@ fn strings(config: &serde_json::Map<String, Value>, key: &str) -> Vec<String> {
 
 /// main.go `RunListener`, in its order: `validateConfiguration`, endpoint, token, idle timeout,
 /// `ParseEnvVars`, `ParseFiles`, then `getAgentName`.
+///
+/// Long by design: the real checks in the real order, one after the other, so that the first
+/// violation is the one the real agent would report.
 fn validate(log: &mut Log, config: &serde_json::Map<String, Value>) -> Agent {
     // main.go `validateConfiguration`: every key in `ValidConfigKeys`.
     for key in config.keys() {
