@@ -396,8 +396,10 @@ mod windows_service_under_wine {
                 &imds.endpoint_for(&instance_id),
             ),
             ("AWS_ENDPOINT_URL", &account.endpoint),
-            // The stand-in agent runs until stopped, as a real one waits for jobs.
+            // The stand-in agent runs until stopped, as a real one waits for jobs, with a child
+            // process as a job's command would be.
             ("STANDIN_HOLD", "1"),
+            ("STANDIN_CHILD", "1"),
         ]);
         // The image's command line (packer/scripts/windows/05-bootstrap-service.ps1), plus a
         // config file.
@@ -429,8 +431,29 @@ mod windows_service_under_wine {
         );
         let agent_exe = wine_path(&agent_dir.join("agent.exe"));
         let agent_exe = agent_exe.to_str().unwrap();
+        let child_pid = agent_dir.join("record").join("child-pid");
+        wait_for(
+            "the agent's child to start",
+            Duration::from_secs(30),
+            || child_pid.is_file(),
+        );
+        let children = || -> Vec<u32> {
+            processes_naming(agent_exe)
+                .into_iter()
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .map(|b| String::from_utf8_lossy(&b).contains("child"))
+                        .unwrap_or(false)
+                })
+                .collect()
+        };
+        assert_eq!(
+            children().len(),
+            1,
+            "the agent's child runs while the service runs"
+        );
         assert!(
-            !processes_naming(agent_exe).is_empty(),
+            processes_naming(agent_exe).len() >= 2,
             "no running {agent_exe} while the service runs"
         );
         assert!(fleet.instance_ids().await.contains(&instance_id));
@@ -447,6 +470,12 @@ mod windows_service_under_wine {
             (win32, specific),
             (0, 0),
             "WIN32_EXIT_CODE, SERVICE_EXIT_CODE"
+        );
+        // The agent's whole tree is in a job object: its child ends with it.
+        assert_eq!(
+            children(),
+            Vec::<u32>::new(),
+            "the agent's child still runs after the service stopped"
         );
         assert!(
             processes_naming(agent_exe).is_empty(),

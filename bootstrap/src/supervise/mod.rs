@@ -6,6 +6,8 @@
 
 mod spawn;
 mod stopping;
+#[cfg(windows)]
+mod tree;
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -64,6 +66,15 @@ pub async fn run(
         user = launch.user.name.as_str(),
         "agent started"
     );
+    // Held until the agent is done: dropping it ends what is left of the agent's tree.
+    #[cfg(windows)]
+    let tree = child.raw_handle().and_then(|process| {
+        tree::ProcessTree::of(process)
+            .map_err(|e| {
+                tracing::warn!("the agent's processes are not in a job object ({e}): a stop ends the agent alone")
+            })
+            .ok()
+    });
     let request = tokio::select! {
         status = child.wait() => return Ok(Exit {
             status: status?,
@@ -72,7 +83,10 @@ pub async fn run(
         }),
         request = stop => request,
     };
+    #[cfg(unix)]
     let status = stopping::stop(&mut child, graceful, request).await?;
+    #[cfg(windows)]
+    let status = stopping::stop(&mut child, tree.as_ref(), graceful, request).await?;
     Ok(Exit {
         status,
         stop_requested: true,

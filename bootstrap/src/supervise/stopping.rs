@@ -50,11 +50,12 @@ pub(super) async fn stop(
     }
 }
 
-/// Windows has no signal to send a console-less child: the agent is terminated at once, and its
-/// graceful stop is not available yet (issue #10 (14) brings the job object for its whole tree).
-#[cfg(not(unix))]
+/// Windows has no signal to send a console-less child, so there is no graceful stop to wait
+/// for: the agent's whole tree (its jobs' processes too) is ended at once.
+#[cfg(windows)]
 pub(super) async fn stop(
     child: &mut Child,
+    tree: Option<&super::tree::ProcessTree>,
     graceful: GracefulStop,
     request: StopRequest,
 ) -> std::io::Result<ExitStatus> {
@@ -62,9 +63,18 @@ pub(super) async fn stop(
     tracing::info!(
         pid = child.id(),
         cause = request.cause,
-        "stop requested; stopping the agent"
+        "stop requested; ending the agent and every process it started"
     );
     // It may have exited in the meantime; the wait below tells either way.
-    let _ = child.start_kill();
+    match tree.map(|t| t.terminate()) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            tracing::warn!("ending the agent's job object: {e}; ending the agent alone");
+            let _ = child.start_kill();
+        }
+        None => {
+            let _ = child.start_kill();
+        }
+    }
     child.wait().await
 }
