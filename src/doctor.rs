@@ -76,16 +76,19 @@ pub struct Options {
 pub struct Access {
     pub token_parameter: Option<String>,
     pub cache_bucket: Option<String>,
+    /// What the boot config's checks warned of (a value the bootstrap rewrites as it reads it).
+    pub warnings: Vec<String>,
 }
 
 impl Access {
     /// From a boot config (imagekit-bootstrap's schema). Bad input is a [`UsageError`].
     pub fn from_boot_config(path: &Path) -> Result<Access, UsageError> {
         let bytes = read(path)?;
-        let (layer, _warnings) = crate::userdata::validate_boot_config(path, &bytes)?;
+        let (layer, warnings) = crate::userdata::validate_boot_config(path, &bytes)?;
         Ok(Access {
             token_parameter: layer.token_parameter,
             cache_bucket: layer.cache_bucket,
+            warnings,
         })
     }
 
@@ -96,6 +99,7 @@ impl Access {
         Ok(Access {
             token_parameter: table.token_parameter,
             cache_bucket: table.cache_bucket,
+            warnings: Vec::new(),
         })
     }
 
@@ -104,6 +108,7 @@ impl Access {
         Access {
             token_parameter: other.token_parameter.or(self.token_parameter),
             cache_bucket: other.cache_bucket.or(self.cache_bucket),
+            warnings: [self.warnings, other.warnings].concat(),
         }
     }
 }
@@ -121,6 +126,14 @@ pub async fn run(opts: &Options) -> Vec<Check> {
     if let Some(repo) = &opts.repo {
         checks.push(venv_tools(repo, &opts.cache_dir));
     }
+    checks.extend(opts.access.warnings.iter().map(|w| {
+        Check::not_ok(
+            Level::Warn,
+            "boot config",
+            w,
+            "write the value as the bootstrap reads it, so the file means what it shows",
+        )
+    }));
     let region = opts.regions.first().cloned();
     let config = imagekit_bootstrap::aws::sdk_config(region).await;
     let identity = identity(&config).await;

@@ -167,6 +167,44 @@ fn no_credentials_fails_the_identity_check_and_skips_the_regions() {
     assert_eq!(lines(&out), expected);
 }
 
+/// A boot config the bootstrap rewrites as it reads it (an endpoint pasted as a URL) is a
+/// warning, before any AWS check; the warnings alone do not fail doctor.
+#[test]
+fn a_boot_config_the_bootstrap_rewrites_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let dist = fixture_dist(dir.path());
+    let boot = dir.path().join("boot.json");
+    let doc = serde_json::json!({
+        "endpoint": "https://acme.semaphoreci.com/",
+        "token_parameter": "/imagekit/token",
+    });
+    std::fs::write(&boot, doc.to_string()).unwrap();
+    let out = doctor(dir.path(), &dist)
+        .args(["--region", "us-east-1", "--boot-config"])
+        .arg(&boot)
+        .run();
+    let fix = "fix: write the value as the bootstrap reads it, so the file means what it shows";
+    let found = lines(&out);
+    let warned: Vec<&String> = found
+        .iter()
+        .filter(|l| l.starts_with("warn  boot config"))
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            &format!("warn  boot config  config: key `endpoint`: dropped the scheme from \"https://acme.semaphoreci.com/\": the agent adds https:// itself; {fix}"),
+            &format!("warn  boot config  config: key `endpoint`: dropped the trailing slash from \"https://acme.semaphoreci.com/\"; {fix}"),
+        ],
+        "{found:?}"
+    );
+    // Without credentials the identity check still fails: that, not the warnings, is exit 1.
+    out.code(1);
+    assert!(
+        found.last().unwrap().starts_with("fail  aws identity"),
+        "{found:?}"
+    );
+}
+
 #[test]
 fn a_dist_binary_with_one_byte_changed_fails_its_check() {
     let account = Account::new();
