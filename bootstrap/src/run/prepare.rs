@@ -65,7 +65,8 @@ pub(super) async fn prepare(
     let user = user::resolve(config.agent_user.as_deref())
         .map_err(|e| ConfigError::key("agent_user", e.to_string()))?;
 
-    let (token, cache_check, asg_name) = tokio::join!(
+    // All of these leave together: each is a round trip the agent's start waits for.
+    let (token, cache_check, asg_name, host_keys, sts_name) = tokio::join!(
         secrets::token(&ssm, &config.token_parameter, region, deadline),
         async {
             match &config.cache_bucket {
@@ -77,17 +78,24 @@ pub(super) async fn prepare(
             }
         },
         asg_name(sdk, identity),
+        async {
+            match &config.github_host_keys_parameter {
+                Some(parameter) => github_host_keys(&ssm, parameter, region, &user, deadline).await,
+                None => Ok(()),
+            }
+        },
+        async {
+            match agent.named_by_sts(&config) {
+                true => sts_name(sdk, region).await.map(Some),
+                false => Ok(None),
+            }
+        },
     );
     let token = token.context("reading the agent token")?;
     cache_check?;
     let asg_name = asg_name?;
-    if let Some(parameter) = &config.github_host_keys_parameter {
-        github_host_keys(&ssm, parameter, region, &user, deadline).await?;
-    }
-    let sts_name = match agent.named_by_sts(&config) {
-        true => Some(sts_name(sdk, region).await?),
-        false => None,
-    };
+    host_keys?;
+    let sts_name = sts_name?;
 
     let state = StateDir::of(&config.agent_dir);
     state
