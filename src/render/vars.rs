@@ -41,7 +41,7 @@ pub struct PackerVars {
     pub root_device_name: String,
     /// The CI agent release the image installs.
     pub agent_version: String,
-    /// The Semaphore toolbox release the image installs for the agent user (Linux, macOS).
+    /// The Semaphore toolbox release the image installs for the agent user.
     pub toolbox_version: String,
     /// The bootstrap binary's sha256, which the provisioner re-checks on the builder before
     /// installing it; empty without a binary.
