@@ -463,15 +463,20 @@ mod windows_service_under_wine {
             query(&wine).0 == 1
         });
         let (_, win32, specific) = query(&wine);
-        // The agent was terminated (Windows has no SIGTERM to forward), so it recorded no
-        // reason; the supervisor, which stopped it, gives the instance back as INTERRUPTED:
-        // without a decrement, and a clean exit.
+        // The stop reached the agent as the Ctrl-C on the console the bootstrap gave itself
+        // (a service has none), and it took its own graceful path: its shutdown hook with
+        // INTERRUPTED, which gives the instance back without a decrement, and a clean exit.
+        assert!(
+            agent_dir.join("record").join("interrupted").is_file(),
+            "the agent was not asked to stop gracefully: no Ctrl-C reached it"
+        );
         assert_eq!(
             (win32, specific),
             (0, 0),
             "WIN32_EXIT_CODE, SERVICE_EXIT_CODE"
         );
-        // The agent's whole tree is in a job object: its child ends with it.
+        // The agent's whole tree is in a job object: its child, which Ctrl-C does not reach (a
+        // job's own process group), ends with it.
         assert_eq!(
             children(),
             Vec::<u32>::new(),

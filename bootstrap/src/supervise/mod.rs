@@ -4,6 +4,8 @@
 //! The stop request is a future the caller passes in (see [`crate::stop`]): the supervisor does
 //! not know whether a console, the OS or the Windows service manager asks.
 
+#[cfg(windows)]
+mod console;
 mod spawn;
 mod stopping;
 #[cfg(windows)]
@@ -59,6 +61,9 @@ pub async fn run(
     stop: impl Future<Output = StopRequest>,
 ) -> std::io::Result<Exit> {
     let started = std::time::Instant::now();
+    // Before the spawn: the agent inherits the console its graceful stop is sent through.
+    #[cfg(windows)]
+    console::attach();
     let mut child = spawn::spawn(&launch)?;
     tracing::info!(
         program = %launch.program.display(),

@@ -50,8 +50,9 @@ pub(super) async fn stop(
     }
 }
 
-/// Windows has no signal to send a console-less child, so there is no graceful stop to wait
-/// for: the agent's whole tree (its jobs' processes too) is ended at once.
+/// Asks the agent to stop with Ctrl-C on its console (see [`super::console`]); ends its whole
+/// tree (its jobs' processes too) when that cannot be sent, or when the agent has not exited
+/// within its grace period.
 #[cfg(windows)]
 pub(super) async fn stop(
     child: &mut Child,
@@ -59,12 +60,32 @@ pub(super) async fn stop(
     graceful: GracefulStop,
     request: StopRequest,
 ) -> std::io::Result<ExitStatus> {
-    let _ = graceful;
-    tracing::info!(
-        pid = child.id(),
-        cause = request.cause,
-        "stop requested; ending the agent and every process it started"
-    );
+    let pid = child.id();
+    match super::console::interrupt() {
+        Ok(()) => {
+            tracing::info!(
+                pid,
+                cause = request.cause,
+                "sent Ctrl-C to the agent's console, its graceful stop"
+            );
+            let Some(grace) = graceful.grace else {
+                return child.wait().await;
+            };
+            if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+                return status;
+            }
+            tracing::warn!(
+                pid,
+                ?grace,
+                "the agent did not stop within its grace period; ending it and every process it started"
+            );
+        }
+        Err(e) => tracing::warn!(
+            pid,
+            cause = request.cause,
+            "cannot send Ctrl-C to the agent's console ({e}); ending it and every process it started"
+        ),
+    }
     // It may have exited in the meantime; the wait below tells either way.
     match tree.map(|t| t.terminate()) {
         Some(Ok(())) => {}

@@ -8,6 +8,7 @@ pub mod rules;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::{Agent, AgentError, Busy, Outcome, Scope, Start};
 use crate::config::{BootConfig, BootConfigLayer, ConfigError, Section, SemaphoreSection};
@@ -178,11 +179,15 @@ impl Agent for Semaphore {
     /// its job after the agent's `interruption-grace-period` (default 0) and then shuts it down,
     /// hook and all: semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6
     /// pkg/listener/job_processor.go (`SetupInterruptHandler`) and main.go. The agent bounds its
-    /// own stop, so the supervisor waits for it.
-    fn graceful_stop(&self, _config: &BootConfig) -> GracefulStop {
+    /// own stop, so on Unix the supervisor waits for it. On Windows the stop is a Ctrl-C on a
+    /// console, which a console may accept without the agent ever seeing it: there the wait is
+    /// bounded by the same budget the Unix service managers give (the grace period, then the
+    /// margin for the agent's own shutdown), and what is left is then ended by force.
+    fn graceful_stop(&self, config: &BootConfig) -> GracefulStop {
+        let bound = config.interruption_grace_period + rules::STOP_MARGIN_SECS;
         GracefulStop {
             signal: StopSignal::Terminate,
-            grace: None,
+            grace: cfg!(windows).then(|| Duration::from_secs(bound)),
         }
     }
 
@@ -217,8 +222,9 @@ impl Agent for Semaphore {
         }
         match &reason {
             Some(reason) => tracing::info!(%status, reason = reason.as_str(), "agent exited"),
-            // The OS or the service manager stopped us, and we stopped the agent: a Windows agent
-            // is terminated outright and cannot run its hook. Not a crash.
+            // The OS or the service manager stopped us, and we stopped the agent, which had no
+            // time for its hook: it outlasted its grace period, or a Windows console could not
+            // carry its Ctrl-C. Not a crash.
             None if exit.stop_requested => tracing::info!(
                 %status,
                 reason = INTERRUPTED,
