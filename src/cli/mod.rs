@@ -187,7 +187,12 @@ pub struct VariantArgs {
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
 
-    /// Semaphore agent release to bake in, e.g. v2.2.23.
+    /// CI agent to bake in; overrides imagekit.toml's `agent` [default: semaphore].
+    #[arg(long, value_enum)]
+    pub agent: Option<AgentKind>,
+
+    /// Release of that agent to bake in, e.g. v2.2.23 [default: the release imagekit pins for
+    /// that agent].
     #[arg(long)]
     pub agent_version: Option<String>,
 

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! regions = ["us-east-1", "eu-west-1"]
-//! agent_version = "v2.2.23"
+//! agent = "buildkite"            # semaphore (the default), buildkite or circleci
 //!
 //! [[image]]
 //! os = "linux"
@@ -23,7 +23,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Arch, Distro, Os};
+use super::{AgentKind, Arch, Distro, Os};
 use crate::exit::UsageError;
 
 pub const DEFAULT_FILE: &str = "imagekit.toml";
@@ -33,6 +33,8 @@ pub const DEFAULT_FILE: &str = "imagekit.toml";
 pub struct Matrix {
     #[serde(default)]
     pub regions: Option<Vec<String>>,
+    #[serde(default)]
+    pub agent: Option<AgentKind>,
     #[serde(default)]
     pub agent_version: Option<String>,
     #[serde(default)]
@@ -57,6 +59,7 @@ pub struct Image {
     pub distro: Option<Distro>,
     pub instance_type: Option<String>,
     pub regions: Option<Vec<String>>,
+    pub agent: Option<AgentKind>,
     pub agent_version: Option<String>,
     pub source_ami: Option<String>,
     pub host_resource_group_arn: Option<String>,
