@@ -314,11 +314,11 @@ pub struct BuildArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ImagesCommand {
-    /// Show each AMI imagekit tagged: name, ID, region, OS, arch, fingerprint, creation date,
-    /// and what uses it.
+    /// Show each AMI imagekit tagged: name, ID, region, OS, arch, agent and its version,
+    /// fingerprint, creation date, and what uses it.
     List(ImagesListArgs),
     /// Deregister old AMIs and delete their snapshots, keeping the newest N per
-    /// (os, distro, arch, region) and every AMI still in use.
+    /// (os, distro, arch, agent, region) and every AMI still in use.
     ///
     /// In use means: referenced by a launch template version an Auto Scaling group launches from,
     /// or by a template's default or latest version; run by an existing instance; or shared with
@@ -331,6 +331,9 @@ pub struct ImagesListArgs {
     /// Only this OS (repeatable).
     #[arg(long, value_parser = ["linux", "windows", "macos"])]
     pub os: Vec<String>,
+    /// Only images of this agent kind (repeatable).
+    #[arg(long, value_enum)]
+    pub agent: Vec<AgentKind>,
     /// Region to look in (repeatable); default: the environment's region.
     #[arg(long)]
     pub region: Vec<String>,
@@ -341,7 +344,8 @@ pub struct ImagesListArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ImagesPruneArgs {
-    /// How many of the newest AMIs to keep per (os, distro, arch, region).
+    /// How many of the newest AMIs to keep per (os, distro, arch, agent, region): one kind's
+    /// images never count against, or make room for, another's.
     #[arg(long)]
     pub keep: usize,
     /// Only remove AMIs older than this, e.g. 30d, 12h, 2w.
@@ -353,6 +357,9 @@ pub struct ImagesPruneArgs {
     /// Only this OS (repeatable).
     #[arg(long, value_parser = ["linux", "windows", "macos"])]
     pub os: Vec<String>,
+    /// Only images of this agent kind (repeatable): the others are neither listed nor touched.
+    #[arg(long, value_enum)]
+    pub agent: Vec<AgentKind>,
     /// Also remove AMIs shared with other accounts.
     #[arg(long)]
     pub include_shared: bool,
