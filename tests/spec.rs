@@ -435,12 +435,12 @@ fn agent_kind_refusals_exit_2_before_any_aws_call() {
 }
 
 /// `agent` in imagekit.toml: a default at the top, a per-image value over it, `--agent` over
-/// both; each image's variant id carries its kind (Semaphore's none), and a matrix key names
+/// both; the top-level `agent_version` only for images of the top-level kind; each image's variant id carries its kind (Semaphore's none), and a matrix key names
 /// its image when the kind is refused.
 #[test]
 fn imagekit_toml_agent_kinds() {
     let tmp = tempdir();
-    let matrix = "agent = \"buildkite\"\n\n[[image]]\nos = \"linux\"\n\n[[image]]\nos = \"macos\"\nagent = \"circleci\"\n\n[[image]]\nos = \"windows\"\nagent = \"semaphore\"\n";
+    let matrix = "agent = \"buildkite\"\nagent_version = \"v3.136.0\"\n\n[[image]]\nos = \"linux\"\n\n[[image]]\nos = \"macos\"\nagent = \"circleci\"\n\n[[image]]\nos = \"windows\"\nagent = \"semaphore\"\n";
     std::fs::write(tmp.path().join("imagekit.toml"), matrix).unwrap();
     let bin = crate::render::fake_bootstrap(tmp.path());
     let run = render_in(tmp.path(), &["--bootstrap-bin", bin.to_str().unwrap()]);
@@ -459,10 +459,11 @@ fn imagekit_toml_agent_kinds() {
         ]
     );
     for (id, agent, version) in [
+        // The top-level release is the top-level kind's; the others take their pins.
         (
             "linux-ubuntu-24.04-buildkite-x86_64",
             "buildkite",
-            "v3.137.0",
+            "v3.136.0",
         ),
         ("macos-mac2.metal-circleci-arm64", "circleci", "v3.1.12"),
         ("windows-2022-x86_64", "semaphore", "v2.2.23"),

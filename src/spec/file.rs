@@ -15,8 +15,10 @@
 //! host_resource_group_arn = "arn:aws:resource-groups:us-east-1:123456789012:group/mac"
 //! ```
 //!
-//! Unknown keys are errors, so a typo never silently builds the wrong image. The `[[stack]]`
-//! tables in the same file are `crate::stack`'s.
+//! The top-level `agent_version` is a release of the top-level `agent` (default semaphore): an
+//! image of another kind (its own `agent`, or `--agent`) takes its kind's pinned release unless
+//! it names one. Unknown keys are errors, so a typo never silently builds the wrong image. The
+//! `[[stack]]` tables in the same file are `crate::stack`'s.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -67,6 +69,17 @@ pub struct Image {
     pub skip_provisioning: Option<bool>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+}
+
+impl Matrix {
+    /// The top-level `agent_version`, for an image of `kind` (None: the top-level `agent`). It
+    /// is a release of the top-level agent, so an image of another kind does not take it.
+    pub fn default_version_for(&self, kind: Option<AgentKind>) -> Option<String> {
+        let top = self.agent.unwrap_or_default();
+        (kind.unwrap_or(top) == top)
+            .then(|| self.agent_version.clone())
+            .flatten()
+    }
 }
 
 pub fn load(path: &Path) -> Result<Matrix, UsageError> {

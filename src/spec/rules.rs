@@ -75,7 +75,7 @@ impl Draft {
             agent_version: args
                 .agent_version
                 .clone()
-                .or_else(|| defaults.and_then(|d| d.agent_version.clone())),
+                .or_else(|| defaults.and_then(|d| d.default_version_for(args.agent))),
             source_ami: args.source_ami.clone(),
             host_resource_group_arn: args.host_resource_group_arn.clone(),
             host_id: args.host_id.clone(),
@@ -126,7 +126,7 @@ impl Draft {
                 .agent_version
                 .clone()
                 .or_else(|| image.agent_version.clone())
-                .or_else(|| defaults.agent_version.clone()),
+                .or_else(|| defaults.default_version_for(args.agent.or(image.agent))),
             source_ami: image.source_ami.clone(),
             host_resource_group_arn: image.host_resource_group_arn.clone(),
             host_id: image.host_id.clone(),
