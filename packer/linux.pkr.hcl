@@ -15,7 +15,12 @@ build {
   provisioner "file" {
     sources = [
       "${path.root}/files/imagekit-bootstrap.service",
+{%- if agent == "semaphore" %}
       "${path.root}/files/start.sh",
+{%- endif %}
+{%- if has_agent_checksums %}
+      "${path.root}/files/agent-checksums.txt",
+{%- endif %}
 {%- if has_bootstrap %}
       "${path.root}/files/imagekit-bootstrap",
 {%- endif %}

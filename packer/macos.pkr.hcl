@@ -31,6 +31,9 @@ build {
   provisioner "file" {
     sources = [
       "${path.root}/files/com.imagekit.bootstrap.plist",
+{%- if has_agent_checksums %}
+      "${path.root}/files/agent-checksums.txt",
+{%- endif %}
 {%- if has_bootstrap %}
       "${path.root}/files/imagekit-bootstrap",
 {%- endif %}

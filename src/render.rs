@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod fingerprint;
 mod layout;
 pub mod plugins;
+mod scripts;
 mod source;
 mod templates;
 pub mod variables;
@@ -18,7 +19,8 @@ pub mod vars;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::spec::{Os, Variant};
+use crate::spec::pins::pin;
+use crate::spec::{AgentKind, Os, Variant};
 use fingerprint::{bootstrap_digest, sha256_file, sha256_hex, Fingerprint};
 use source::Source;
 use templates::Structure;
@@ -120,14 +122,22 @@ pub fn render(
     write(&plan, out_dir)
 }
 
-/// Service definitions and support files each OS's image bakes in.
-fn support_files(os: Os) -> &'static [&'static str] {
-    match os {
-        Os::Linux => &["files/imagekit-bootstrap.service", "files/start.sh"],
-        Os::Macos => &["files/com.imagekit.bootstrap.plist"],
-        Os::Windows => &["files/winrm-userdata.ps1"],
+/// Service definitions and support files each OS's image bakes in. `start.sh` is
+/// agent-aws-stack's entry point, so only a Semaphore image has it.
+fn support_files(os: Os, kind: AgentKind) -> &'static [&'static str] {
+    match (os, kind) {
+        (Os::Linux, AgentKind::Semaphore) => {
+            &["files/imagekit-bootstrap.service", "files/start.sh"]
+        }
+        (Os::Linux, _) => &["files/imagekit-bootstrap.service"],
+        (Os::Macos, _) => &["files/com.imagekit.bootstrap.plist"],
+        (Os::Windows, _) => &["files/winrm-userdata.ps1"],
     }
 }
+
+/// Where a release without a checksums file of its own gets one: written from the pins (see
+/// [`crate::spec::pins`]) and uploaded beside the scripts.
+pub const AGENT_CHECKSUMS: &str = "files/agent-checksums.txt";
 
 fn bootstrap_name(os: Os) -> &'static str {
     match os {
@@ -146,21 +156,6 @@ fn find_bootstrap(
         opts.bootstrap_bin.as_deref(),
         opts.bootstrap_dir.as_deref(),
     )
-}
-
-fn check_file_name(name: &str, dir: &str, src: &Source) -> Result<(), RenderError> {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(RenderError::Usage(format!(
-            "{}: script {dir}/{name:?}: names may hold only letters, digits, '.', '_' and '-'",
-            src.describe()
-        )))
-    }
 }
 
 /// Computes the build directory's files and the fingerprint.
@@ -182,6 +177,8 @@ pub fn plan(variant: &Variant, opts: &RenderOptions) -> Result<Plan, RenderError
 
     let structure = Structure {
         os: variant.os.as_str(),
+        agent: variant.agent.as_str(),
+        has_agent_checksums: files.contains_key(AGENT_CHECKSUMS),
         legacy: opts.legacy_packer,
         skip_provisioning: variant.skip_provisioning,
         has_source_ami: variant.source_ami.is_some(),
@@ -218,14 +215,8 @@ fn provisioning(
     files: &mut BTreeMap<String, Content>,
 ) -> Result<(Vec<String>, Option<bootstrap::Picked>), RenderError> {
     let os = variant.os.as_str();
-    let dir = format!("scripts/{os}");
     let mut scripts = Vec::new();
-    for name in src.list(&dir)? {
-        if name.starts_with('.') {
-            continue;
-        }
-        check_file_name(&name, &dir, src)?;
-        let rel = format!("{dir}/{name}");
+    for (_, rel) in scripts::select(src, os, variant.agent)? {
         files.insert(rel.clone(), Content::Bytes(src.require(&rel)?));
         scripts.push(rel);
     }
@@ -235,8 +226,14 @@ fn provisioning(
             src.describe()
         )));
     }
-    for rel in support_files(variant.os) {
+    for rel in support_files(variant.os, variant.agent) {
         files.insert(rel.to_string(), Content::Bytes(src.require(rel)?));
+    }
+    if let Some(sums) = pin(variant.agent).checksums_file(&variant.agent_version) {
+        files.insert(
+            AGENT_CHECKSUMS.to_string(),
+            Content::Bytes(sums.into_bytes()),
+        );
     }
     Ok((scripts, find_bootstrap(variant, opts)?))
 }

@@ -1,11 +1,13 @@
 //! Image variants and the rules that hold between them.
 //!
-//! A [`Variant`] is one image to build: OS, arch, distro, instance type, regions, agent version.
+//! A [`Variant`] is one image to build: OS, arch, distro, instance type, regions, agent kind and
+//! version.
 //! Variants come from the command line or from an `imagekit.toml` matrix ([`file`]); every rule in
 //! [`rules`] runs before anything is written or any AWS call is made, and a violation is a
 //! [`UsageError`] (exit 2) naming the flag and its allowed values.
 
 mod file;
+pub mod pins;
 mod rules;
 
 pub use file::{read_toml, DEFAULT_FILE};
@@ -22,8 +24,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::exit::UsageError;
 
-/// The Semaphore agent release baked in when none is asked for.
-pub const DEFAULT_AGENT_VERSION: &str = "v2.2.23";
 /// The build region when none is given.
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// The Windows Server release the Windows image is built from.
@@ -31,8 +31,8 @@ pub const WINDOWS_VERSION: &str = "2022";
 /// The macOS major release the macOS image is built from (Sonoma).
 pub const MACOS_VERSION: &str = "14";
 
-/// The OS, shared with the bootstrap and the launch kit.
-pub use imagekit_core::Os;
+/// The OS and the CI agent kind, shared with the bootstrap and the launch kit.
+pub use imagekit_core::{AgentKind, Os};
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ValueEnum, Serialize, Deserialize,
@@ -80,7 +80,9 @@ pub struct Variant {
     pub instance_type: String,
     /// Non-empty; `[0]` is the build region, the rest are copy targets.
     pub regions: Vec<String>,
-    /// A release tag of semaphoreci/agent, e.g. `v2.2.23`.
+    /// The CI agent the image carries.
+    pub agent: AgentKind,
+    /// A release of that agent as `vMAJOR.MINOR.PATCH`, e.g. `v2.2.23` (see [`pins`]).
     pub agent_version: String,
     /// Overrides the source AMI filter.
     pub source_ami: Option<String>,
@@ -135,11 +137,23 @@ impl Distro {
 impl Variant {
     /// Stable, filesystem-safe id used for output dirs and `[id region]` log prefixes,
     /// e.g. "linux-ubuntu-24.04-x86_64", "windows-2022-x86_64", "macos-mac2.metal-arm64".
+    /// A Buildkite or CircleCI image names its kind before the arch
+    /// ("linux-al2023-buildkite-arm64"), so an id still starts with its OS and ends with its
+    /// arch; Semaphore's carry none, as they were named before there were other kinds.
     pub fn id(&self) -> String {
+        let kind = self.kind_infix();
         match self.os {
-            Os::Linux => format!("linux-{}-{}", self.release(), self.arch),
-            Os::Windows => format!("windows-{}-{}", WINDOWS_VERSION, self.arch),
-            Os::Macos => format!("macos-{}-{}", self.instance_type, self.arch),
+            Os::Linux => format!("linux-{}-{kind}{}", self.release(), self.arch),
+            Os::Windows => format!("windows-{}-{kind}{}", WINDOWS_VERSION, self.arch),
+            Os::Macos => format!("macos-{}-{kind}{}", self.instance_type, self.arch),
+        }
+    }
+
+    /// `<kind>-` for every kind but Semaphore, whose ids and AMI names predate the kinds.
+    pub fn kind_infix(&self) -> String {
+        match self.agent {
+            AgentKind::Semaphore => String::new(),
+            kind => format!("{kind}-"),
         }
     }
 
@@ -176,6 +190,7 @@ pub struct Options {
     pub instance_type: Option<String>,
     /// The first is the build region, the rest are copy targets.
     pub regions: Vec<String>,
+    pub agent: Option<AgentKind>,
     pub agent_version: Option<String>,
     pub source_ami: Option<String>,
     pub host_resource_group_arn: Option<String>,

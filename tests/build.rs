@@ -475,3 +475,75 @@ async fn running_instances(ec2: &aws_sdk_ec2::Client) -> Vec<String> {
         .filter_map(|i| i.instance_id().map(str::to_string))
         .collect()
 }
+
+/// Issue 17 item 3: a Buildkite image and a Semaphore image of the same OS, distro and arch are
+/// two variants, built side by side with real Packer against moto: each AMI is named and tagged
+/// for its kind and release, and building one kind never skips the other as already present.
+/// (`--skip-provisioning`: the scripts' run is covered by tests/provision.rs.)
+#[tokio::test(flavor = "multi_thread")]
+async fn two_agent_kinds_build_as_two_images() {
+    let account = Account::new();
+    let source = source_ami(&account).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let (packer, log) = recording_packer(tmp.path());
+    let kind_build = |agent: &str| {
+        Cmd::imagekit()
+            .envs(account.env())
+            .args(["build", "--os", "linux", "--skip-provisioning", "--json"])
+            .args(["--agent", agent, "--region", "us-east-1"])
+            .arg("--packer")
+            .arg(&packer)
+            .args(["--source-ami", &source])
+            // The repository's imagekit.toml pins Semaphore's release at the top; a Buildkite
+            // image must not take it (src/spec/file.rs, Matrix::default_version_for).
+            .run()
+    };
+    let mut amis = Vec::new();
+    for (agent, version, id) in [
+        ("semaphore", "v2.2.23", "linux-ubuntu-24.04-x86_64"),
+        (
+            "buildkite",
+            "v3.137.0",
+            "linux-ubuntu-24.04-buildkite-x86_64",
+        ),
+    ] {
+        let run = kind_build(agent);
+        run.success().stderr_any();
+        let doc = run.json();
+        let variant = &doc["variants"][0];
+        assert_eq!(variant["status"], "built", "{agent}: {doc:#}");
+        assert_eq!(variant["id"], id, "{doc:#}");
+        let ami = region_entry(&doc, "us-east-1")["ami"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let out = account
+            .ec2("us-east-1")
+            .describe_images()
+            .image_ids(&ami)
+            .send()
+            .await
+            .unwrap();
+        let image = &out.images()[0];
+        let tag = |k: &str| {
+            image
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some(k))
+                .and_then(|t| t.value())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(tag("imagekit:agent"), agent);
+        assert_eq!(tag("imagekit:agent-version"), version);
+        let prefix = format!("imagekit-{id}-");
+        assert!(
+            image.name().unwrap().starts_with(&prefix),
+            "{:?}",
+            image.name()
+        );
+        amis.push(ami);
+    }
+    assert_ne!(amis[0], amis[1]);
+    assert_eq!(packer_builds(&log), 2);
+}

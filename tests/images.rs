@@ -441,3 +441,146 @@ fn bad_prune_input_is_one_line_and_exit_2() {
     out.code(2)
         .stderr_is("error: no region: pass --region or set AWS_REGION\n");
 }
+
+/// Issue 17 item 3: generations are counted per agent kind. Three Buildkite and two Semaphore
+/// generations of the same OS, distro, arch and region: `--keep 1` removes the two older
+/// Buildkite images and the older Semaphore one, never a Buildkite image to make room for a
+/// Semaphore one or the reverse; `--agent semaphore` looks at Semaphore's only. `images list`
+/// shows each image's kind and release.
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_keeps_generations_per_agent_kind() {
+    let account = Account::new();
+    let region = "us-east-1";
+    let ec2 = account.ec2(region);
+    let base = base_ami(&ec2).await;
+    let run = ec2
+        .run_instances()
+        .image_id(&base)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let instance = run.instances()[0].instance_id().unwrap().to_string();
+    let mut made: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    // Oldest first, one second apart (EC2's creation-date resolution).
+    let order = [
+        ("buildkite", "v3.137.0"),
+        ("semaphore", "v2.2.23"),
+        ("buildkite", "v3.137.0"),
+        ("semaphore", "v2.2.23"),
+        ("buildkite", "v3.137.0"),
+    ];
+    for (generation, (agent, version)) in order.into_iter().enumerate() {
+        if generation > 0 {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+        let spec = TagSpecification::builder()
+            .resource_type(ResourceType::Image)
+            .tags(tag("imagekit:fingerprint", &format!("{generation:064}")))
+            .tags(tag("imagekit:os", "linux"))
+            .tags(tag("imagekit:distro", "ubuntu-24.04"))
+            .tags(tag("imagekit:arch", "x86_64"))
+            .tags(tag("imagekit:agent", agent))
+            .tags(tag("imagekit:agent-version", version))
+            .build();
+        let id = ec2
+            .create_image()
+            .instance_id(&instance)
+            .name(format!("imagekit-{agent}-gen{generation}"))
+            .tag_specifications(spec)
+            .send()
+            .await
+            .unwrap()
+            .image_id()
+            .unwrap()
+            .to_string();
+        made.entry(agent).or_default().push(id);
+    }
+    ec2.terminate_instances()
+        .instance_ids(&instance)
+        .send()
+        .await
+        .unwrap();
+    let (bk, sem) = (made["buildkite"].clone(), made["semaphore"].clone());
+
+    let run = images(&account)
+        .args(["list", "--region", region])
+        .env("COLUMNS", "200")
+        .run();
+    run.success().stderr_is("");
+    let table = run.stdout();
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .collect();
+    assert!(
+        header.contains(&"AGENT") && header.contains(&"AGENT VERSION"),
+        "{table}"
+    );
+    for (id, agent, version) in [
+        (&bk[0], "buildkite", "v3.137.0"),
+        (&sem[0], "semaphore", "v2.2.23"),
+    ] {
+        let line = table.lines().find(|l| l.contains(id.as_str())).unwrap();
+        assert!(line.contains(agent) && line.contains(version), "{line}");
+    }
+
+    let dry = |extra: &[&str]| {
+        let run = images(&account)
+            .args([
+                "prune",
+                "--keep",
+                "1",
+                "--dry-run",
+                "--json",
+                "--region",
+                region,
+            ])
+            .args(extra)
+            .run();
+        run.success().stderr_is("");
+        let doc = run.json();
+        let mut gone: Vec<String> = doc["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["delete"] == true)
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect();
+        gone.sort();
+        let seen = doc["images"].as_array().unwrap().len();
+        (gone, seen)
+    };
+    let mut expected = vec![bk[0].clone(), bk[1].clone(), sem[0].clone()];
+    expected.sort();
+    assert_eq!(dry(&[]), (expected, 5));
+    assert_eq!(dry(&["--agent", "semaphore"]), (vec![sem[0].clone()], 2));
+    assert_eq!(dry(&["--agent", "circleci"]), (vec![], 0));
+
+    let run = images(&account)
+        .args([
+            "prune",
+            "--keep",
+            "1",
+            "--json",
+            "--region",
+            region,
+            "--agent",
+            "buildkite",
+        ])
+        .run();
+    run.success().stderr_is("");
+    let left = existing_images(&account, region).await;
+    for id in [&bk[2], &sem[0], &sem[1]] {
+        assert!(left.contains(id), "{id} should stay: {left:?}");
+    }
+    for id in [&bk[0], &bk[1]] {
+        assert!(!left.contains(id), "{id} should be gone: {left:?}");
+    }
+}

@@ -79,6 +79,49 @@ pub const SEVEN: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// Issue 17: the Buildkite and CircleCI images, on each OS their agent supports (CircleCI's only
+/// on macOS: see src/spec/pins.rs). Their variant ids name the kind before the arch.
+pub const KINDS: &[(&str, &[&str])] = &[
+    (
+        "linux-ubuntu-24.04-buildkite-x86_64",
+        &["--os", "linux", "--agent", "buildkite"],
+    ),
+    (
+        "linux-al2023-buildkite-arm64",
+        &[
+            "--os",
+            "linux",
+            "--arch",
+            "arm64",
+            "--distro",
+            "al2023",
+            "--agent",
+            "buildkite",
+        ],
+    ),
+    (
+        "windows-2022-buildkite-x86_64",
+        &["--os", "windows", "--agent", "buildkite"],
+    ),
+    (
+        "macos-mac2.metal-buildkite-arm64",
+        &["--os", "macos", "--agent", "buildkite"],
+    ),
+    (
+        "macos-mac1.metal-circleci-x86_64",
+        &["--os", "macos", "--arch", "x86_64", "--agent", "circleci"],
+    ),
+    (
+        "macos-mac2.metal-circleci-arm64",
+        &["--os", "macos", "--agent", "circleci"],
+    ),
+];
+
+/// The seven Semaphore variants, then the other kinds'.
+fn every_variant() -> impl Iterator<Item = &'static (&'static str, &'static [&'static str])> {
+    SEVEN.iter().chain(KINDS)
+}
+
 /// What Packer 1.6.6 predates, and so what `--legacy-packer` leaves out. Each is named with the
 /// reason; nothing else may differ.
 const SET_ASIDE: &[(&str, &str)] = &[
@@ -171,7 +214,7 @@ fn pkrvars(dir: &Path) -> serde_json::Value {
 fn seven_variants_parse_fmt_and_validate_with_packer_1_6() {
     let tmp = tempdir();
     let bin = fake_bootstrap(tmp.path());
-    for (id, flags) in SEVEN {
+    for (id, flags) in every_variant() {
         let out = tmp.path().join("out");
         let placed = flags.contains(&"--host-id") || flags.contains(&"--host-resource-group-arn");
         render(
@@ -234,8 +277,7 @@ fn one_variables_file_declares_exactly_the_var_file_keys() {
     let runtime = keys(&serde_json::to_value(RuntimeVars::default()).unwrap());
     let tmp = tempdir();
     let bin = fake_bootstrap(tmp.path());
-    let mut renders: Vec<(String, Vec<&str>)> = SEVEN
-        .iter()
+    let mut renders: Vec<(String, Vec<&str>)> = every_variant()
         .map(|(id, flags)| (id.to_string(), flags.to_vec()))
         .collect();
     let legacy_skip = vec!["--os", "macos", "--skip-provisioning", "--legacy-packer"];
@@ -301,7 +343,7 @@ fn modern_render_differs_for_packer_1_6_only_in_what_it_predates() {
     let tmp = tempdir();
     let bin = fake_bootstrap(tmp.path());
     let names: Vec<&str> = SET_ASIDE.iter().map(|(n, _)| *n).collect();
-    for (id, flags) in SEVEN {
+    for (id, flags) in every_variant() {
         let out = tmp.path().join("out");
         render(&out, flags, &["--bootstrap-bin", bin.to_str().unwrap()]).success();
         let dir = out.join(id);
@@ -382,7 +424,7 @@ fn dump(dir: &Path) -> String {
 fn snapshots_of_every_variant() {
     let tmp = tempdir();
     let bin = fake_bootstrap(tmp.path());
-    for (id, flags) in SEVEN {
+    for (id, flags) in every_variant() {
         let out = tmp.path().join("out");
         render(&out, flags, &["--bootstrap-bin", bin.to_str().unwrap()]).success();
         insta::assert_snapshot!(format!("render_{id}"), dump(&out.join(id)));
@@ -938,7 +980,7 @@ fn block<'a>(body: &'a hcl::Body, name: &str) -> Option<&'a hcl::Body> {
 fn every_image_has_what_an_agent_image_needs() {
     let tmp = tempdir();
     let bin = fake_bootstrap(tmp.path());
-    for (id, flags) in SEVEN {
+    for (id, flags) in every_variant() {
         let out = tmp.path().join("out");
         render(&out, flags, &["--bootstrap-bin", bin.to_str().unwrap()]).success();
         let dir = out.join(id);
@@ -960,9 +1002,15 @@ fn every_image_has_what_an_agent_image_needs() {
                 assert_eq!(a("winrm_use_ssl"), "true");
                 assert!(a("user_data_file").contains("files/winrm-userdata.ps1"));
                 assert!(dir.join("files/winrm-userdata.ps1").is_file());
-                let last = files_below(&dir.join("scripts/windows")).pop().unwrap();
-                let sysprep =
-                    std::fs::read_to_string(dir.join("scripts/windows").join(last)).unwrap();
+                let scripts = pkrvars(&dir)["scripts"].clone();
+                let last = scripts
+                    .as_array()
+                    .unwrap()
+                    .last()
+                    .unwrap()
+                    .as_str()
+                    .unwrap();
+                let sysprep = std::fs::read_to_string(dir.join(last)).unwrap();
                 assert!(sysprep.contains("reset --clean") && sysprep.contains("sysprep"));
             }
             _ => {
@@ -997,5 +1045,93 @@ fn every_image_has_what_an_agent_image_needs() {
             assert!(vars["tags"][key].is_string(), "{id}: tag {key}");
         }
         assert_eq!(vars["tags"]["imagekit:os"], os);
+        let kind = ["buildkite", "circleci"]
+            .into_iter()
+            .find(|k| id.contains(&format!("-{k}-")))
+            .unwrap_or("semaphore");
+        assert_eq!(vars["tags"]["imagekit:agent"], kind, "{id}");
     }
+}
+
+/// Issue 17 item 3: an image of another kind is named for it (variant id and AMI name carry the
+/// kind before the arch), says which agent it carries, gets its kind's pinned release
+/// and its own steps (no toolbox, no agent-aws-stack start.sh), and has a fingerprint of its
+/// own; a CircleCI image carries the runner's digests, from the pins, beside its scripts.
+#[test]
+fn agent_kinds_name_their_images_and_have_fingerprints_of_their_own() {
+    let tmp = tempdir();
+    let bin = fake_bootstrap(tmp.path());
+    let bin = bin.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let mut fingerprints = BTreeSet::new();
+    for (id, flags) in [SEVEN[0], KINDS[0]] {
+        render(&out, flags, &["--bootstrap-bin", bin]).success();
+        fingerprints.insert(fingerprint_of(&out.join(id)));
+    }
+    assert_eq!(fingerprints.len(), 2, "the kind must reach the fingerprint");
+
+    let dir = out.join("linux-ubuntu-24.04-buildkite-x86_64");
+    let vars = pkrvars(&dir);
+    let fp = vars["fingerprint"].as_str().unwrap();
+    assert_eq!(
+        vars["ami_name"],
+        format!("imagekit-linux-ubuntu-24.04-buildkite-x86_64-{}", &fp[..12])
+    );
+    assert_eq!(
+        vars["ami_description"],
+        "imagekit linux ubuntu-24.04 x86_64 with Buildkite agent v3.137.0"
+    );
+    assert_eq!(vars["agent_version"], "v3.137.0");
+    assert_eq!(vars["toolbox_version"], "");
+    assert_eq!(vars["tags"]["imagekit:agent"], "buildkite");
+    assert_eq!(vars["tags"]["imagekit:agent-version"], "v3.137.0");
+    assert_eq!(
+        vars["scripts"],
+        serde_json::json!([
+            "scripts/linux/buildkite/10-base.sh",
+            "scripts/linux/15-bootstrap.sh",
+            "scripts/linux/buildkite/20-agent.sh",
+            "scripts/linux/30-cloudwatch.sh",
+            "scripts/linux/buildkite/90-finish.sh",
+        ])
+    );
+    assert!(!dir.join("files/start.sh").exists());
+    assert!(!dir.join("scripts/linux/25-toolbox.sh").exists());
+    assert!(!dir.join("files/agent-checksums.txt").exists());
+
+    // A version of the kind's own reaches the tags, the description and the fingerprint.
+    render(
+        &out,
+        &[
+            "--os",
+            "linux",
+            "--agent",
+            "buildkite",
+            "--agent-version",
+            "3.136.0",
+        ],
+        &["--bootstrap-bin", bin],
+    )
+    .success();
+    let older = pkrvars(&dir);
+    assert_eq!(older["tags"]["imagekit:agent-version"], "v3.136.0");
+    assert_ne!(older["fingerprint"], vars["fingerprint"]);
+
+    let (id, flags) = KINDS[5];
+    render(&out, flags, &["--bootstrap-bin", bin]).success();
+    let dir = out.join(id);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("files/agent-checksums.txt")).unwrap(),
+        "0b67ed614b4226ff032835899efda23fe4ae6b7a9e950af15b4e14ef2969a552  circleci-runner_darwin_amd64.tar.gz\n\
+         43ffaed629ba6fbc922bb788adef2381c9ab953384c00cefeee430ff341f3bc5  circleci-runner_darwin_arm64.tar.gz\n"
+    );
+    let macos = std::fs::read_to_string(dir.join("macos.pkr.hcl")).unwrap();
+    assert!(
+        macos.contains("\"${path.root}/files/agent-checksums.txt\","),
+        "{macos}"
+    );
+    assert_eq!(
+        pkrvars(&dir)["ami_description"],
+        "imagekit macos 14 arm64 with CircleCI machine runner v3.1.12"
+    );
 }

@@ -342,3 +342,165 @@ fn imagekit_toml_errors_name_file_and_key() {
     }
     insta::assert_snapshot!("spec_invalid_imagekit_toml", transcript);
 }
+
+/// Issue 17 item 3: each agent kind an OS cannot carry, and each release the provisioning could
+/// not check, is one line and exit 2 from `render` and from `build` alike; `build` says it
+/// before any AWS call (its endpoint is a closed port, so a call would fail differently).
+#[test]
+fn agent_kind_refusals_exit_2_before_any_aws_call() {
+    let table: &[(&[&str], &[&str])] = &[
+        (
+            &["--os", "linux", "--agent", "circleci"],
+            &["--agent circleci", "linux", "--os macos"],
+        ),
+        (
+            &["--os", "windows", "--agent", "circleci"],
+            &["--agent circleci", "windows"],
+        ),
+        (
+            &[
+                "--os",
+                "linux",
+                "--agent",
+                "buildkite",
+                "--agent-version",
+                "v2.2.23",
+            ],
+            &["--agent-version v2.2.23", "buildkite v3", "v3.137.0"],
+        ),
+        (
+            &[
+                "--os",
+                "macos",
+                "--agent",
+                "circleci",
+                "--agent-version",
+                "3.1.11",
+            ],
+            &["--agent-version v3.1.11", "v3.1.12"],
+        ),
+        (
+            &[
+                "--os",
+                "linux",
+                "--agent",
+                "buildkite",
+                "--agent-version",
+                "latest",
+            ],
+            &["--agent-version", "v3.137.0"],
+        ),
+        (
+            &["--os", "linux", "--agent", "jenkins"],
+            &["--agent", "buildkite"],
+        ),
+    ];
+    let tmp = tempdir();
+    let mut transcript = String::new();
+    for (i, (flags, needles)) in table.iter().enumerate() {
+        let out = tmp.path().join(format!("out-{i}"));
+        let mut lines = Vec::new();
+        for command in ["render", "build"] {
+            let mut cmd = Cmd::imagekit().arg(command).args(*flags);
+            if command == "render" {
+                cmd = cmd.arg("--out").arg(&out);
+            }
+            let run = cmd
+                .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_REGION", "us-east-1")
+                .current_dir(tmp.path())
+                .run();
+            run.code(2);
+            assert_eq!(run.stdout(), "", "{command} {flags:?}");
+            lines.push(run.one_line_error());
+        }
+        assert_eq!(lines[0], lines[1], "render and build differ for {flags:?}");
+        for needle in *needles {
+            assert!(
+                lines[0].contains(needle),
+                "{flags:?}: {:?} lacks {needle:?}",
+                lines[0]
+            );
+        }
+        assert!(!out.exists(), "{flags:?} wrote {}", out.display());
+        transcript.push_str(&format!(
+            "$ imagekit render {}\n{}\n\n",
+            flags.join(" "),
+            lines[0]
+        ));
+    }
+    insta::assert_snapshot!("spec_invalid_agent_flags", transcript);
+}
+
+/// `agent` in imagekit.toml: a default at the top, a per-image value over it, `--agent` over
+/// both; the top-level `agent_version` only for images of the top-level kind; each image's variant id carries its kind (Semaphore's none), and a matrix key names
+/// its image when the kind is refused.
+#[test]
+fn imagekit_toml_agent_kinds() {
+    let tmp = tempdir();
+    let matrix = "agent = \"buildkite\"\nagent_version = \"v3.136.0\"\n\n[[image]]\nos = \"linux\"\n\n[[image]]\nos = \"macos\"\nagent = \"circleci\"\n\n[[image]]\nos = \"windows\"\nagent = \"semaphore\"\n";
+    std::fs::write(tmp.path().join("imagekit.toml"), matrix).unwrap();
+    let bin = crate::render::fake_bootstrap(tmp.path());
+    let run = render_in(tmp.path(), &["--bootstrap-bin", bin.to_str().unwrap()]);
+    run.success().stderr_is("");
+    let ids: Vec<String> = run
+        .stdout()
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "linux-ubuntu-24.04-buildkite-x86_64",
+            "macos-mac2.metal-circleci-arm64",
+            "windows-2022-x86_64"
+        ]
+    );
+    for (id, agent, version) in [
+        // The top-level release is the top-level kind's; the others take their pins.
+        (
+            "linux-ubuntu-24.04-buildkite-x86_64",
+            "buildkite",
+            "v3.136.0",
+        ),
+        ("macos-mac2.metal-circleci-arm64", "circleci", "v3.1.12"),
+        ("windows-2022-x86_64", "semaphore", "v2.2.23"),
+    ] {
+        let vars: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                tmp.path()
+                    .join("imagekit-out")
+                    .join(id)
+                    .join("imagekit.auto.pkrvars.json"),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(vars["tags"]["imagekit:agent"], agent, "{id}");
+        assert_eq!(vars["tags"]["imagekit:agent-version"], version, "{id}");
+        assert_eq!(vars["agent_version"], version, "{id}");
+    }
+
+    // --agent overrides every image; the Windows image cannot carry CircleCI's runner.
+    let run = render_in(tmp.path(), &["--agent", "circleci", "--out", "o2"]);
+    run.code(2);
+    let line = run.one_line_error();
+    assert!(
+        line.starts_with("error: --agent circleci is not available for linux: "),
+        "{line}"
+    );
+    let toml = "[[image]]\nos = \"linux\"\n\n[[image]]\nos = \"windows\"\nagent = \"circleci\"\n";
+    std::fs::write(tmp.path().join("imagekit.toml"), toml).unwrap();
+    let run = render_in(tmp.path(), &["--out", "o3"]);
+    run.code(2);
+    let line = run.one_line_error();
+    assert!(
+        line.starts_with(
+            "error: imagekit.toml [[image]] #2 agent circleci is not available for windows: "
+        ),
+        "{line}"
+    );
+    assert!(!tmp.path().join("o2").exists() && !tmp.path().join("o3").exists());
+}

@@ -22,6 +22,9 @@ pub const TAG_FINGERPRINT: &str = "imagekit:fingerprint";
 pub const TAG_OS: &str = "imagekit:os";
 pub const TAG_ARCH: &str = "imagekit:arch";
 pub const TAG_DISTRO: &str = "imagekit:distro";
+/// The CI agent kind the image carries, and its release.
+pub const TAG_AGENT: &str = "imagekit:agent";
+pub const TAG_AGENT_VERSION: &str = "imagekit:agent-version";
 
 /// A failed EC2 or Auto Scaling call of a region: the one line every AWS failure is.
 pub type AmiError = AwsFailure;
@@ -35,6 +38,9 @@ pub struct Ami {
     pub os: String,
     pub distro: String,
     pub arch: String,
+    /// The agent kind (semaphore, buildkite, circleci) and its release.
+    pub agent: String,
+    pub agent_version: String,
     pub fingerprint: String,
     /// EC2's `CreationDate` (RFC 3339).
     pub created: String,
@@ -62,6 +68,8 @@ impl Ami {
             os: tag(TAG_OS),
             distro: tag(TAG_DISTRO),
             arch: tag(TAG_ARCH),
+            agent: tag(TAG_AGENT),
+            agent_version: tag(TAG_AGENT_VERSION),
             fingerprint: tag(TAG_FINGERPRINT),
             created_epoch: epoch_of(&created),
             created,

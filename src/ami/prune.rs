@@ -36,12 +36,16 @@ pub fn decide(
     shared: &HashMap<String, Vec<String>>,
     rules: &Rules,
 ) -> Vec<Decision> {
-    let mut families: BTreeMap<(String, String, String, String), Vec<Ami>> = BTreeMap::new();
+    // A family is one OS, distro, arch and agent kind in one region: pruning one kind's
+    // generations never counts, or removes, another kind's images.
+    type Family = (String, String, String, String, String);
+    let mut families: BTreeMap<Family, Vec<Ami>> = BTreeMap::new();
     for ami in amis {
         let key = (
             ami.os.clone(),
             ami.distro.clone(),
             ami.arch.clone(),
+            ami.agent.clone(),
             ami.region.clone(),
         );
         families.entry(key).or_default().push(ami);
@@ -159,6 +163,8 @@ mod tests {
             os: "linux".into(),
             distro: "ubuntu-24.04".into(),
             arch: "x86_64".into(),
+            agent: "semaphore".into(),
+            agent_version: "v2.2.23".into(),
             fingerprint: "f".into(),
             created: String::new(),
             created_epoch: created,
@@ -198,6 +204,32 @@ mod tests {
         ];
         let d = decide(amis, &HashMap::new(), &HashMap::new(), &rules(2, None));
         assert_eq!(deleted(&d), ["a1"]);
+    }
+
+    /// Three Buildkite generations beside two Semaphore ones of the same OS, distro, arch and
+    /// region: keep 2 removes the oldest Buildkite image and no Semaphore one.
+    #[test]
+    fn generations_are_kept_per_agent_kind() {
+        let kind = |id: &str, created: i64, agent: &str| Ami {
+            agent: agent.into(),
+            ..ami(id, "r1", created)
+        };
+        let amis = vec![
+            kind("s1", 1, "semaphore"),
+            kind("s2", 2, "semaphore"),
+            kind("b1", 3, "buildkite"),
+            kind("b2", 4, "buildkite"),
+            kind("b3", 5, "buildkite"),
+        ];
+        let d = decide(amis, &HashMap::new(), &HashMap::new(), &rules(2, None));
+        assert_eq!(deleted(&d), ["b1"]);
+        let d = decide(
+            vec![kind("s1", 1, "semaphore"), kind("c1", 9, "circleci")],
+            &HashMap::new(),
+            &HashMap::new(),
+            &rules(1, None),
+        );
+        assert_eq!(deleted(&d), Vec::<&str>::new());
     }
 
     #[test]

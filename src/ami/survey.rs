@@ -2,6 +2,7 @@
 //! uses it, read from all regions concurrently.
 
 use anyhow::Context;
+use imagekit_core::AgentKind;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
@@ -30,17 +31,26 @@ pub struct RegionState {
     pub usage: Usage,
 }
 
-/// Lists and reads usage in every region concurrently, keeping only `os` when it is not empty;
-/// the states come back in the order of `regions`.
-pub async fn survey(regions: Vec<String>, os: &[String]) -> anyhow::Result<Vec<RegionState>> {
+/// Lists and reads usage in every region concurrently, keeping only `os` and `agents` when they
+/// are not empty; the states come back in the order of `regions`.
+pub async fn survey(
+    regions: Vec<String>,
+    os: &[String],
+    agents: &[AgentKind],
+) -> anyhow::Result<Vec<RegionState>> {
     let mut tasks = JoinSet::new();
+    let agents: Vec<String> = agents.iter().map(|a| a.to_string()).collect();
     for (i, name) in regions.into_iter().enumerate() {
         let os = os.to_vec();
+        let agents = agents.clone();
         tasks.spawn(async move {
             let region = Region::connect(&name).await;
             let mut amis = region.list().await?;
             if !os.is_empty() {
                 amis.retain(|a| os.contains(&a.os));
+            }
+            if !agents.is_empty() {
+                amis.retain(|a| agents.contains(&a.agent));
             }
             let usage = region.usage().await?;
             Ok::<_, AmiError>((

@@ -187,7 +187,12 @@ pub struct VariantArgs {
     #[arg(long = "region", value_name = "REGION")]
     pub regions: Vec<String>,
 
-    /// Semaphore agent release to bake in, e.g. v2.2.23.
+    /// CI agent to bake in; overrides imagekit.toml's `agent` [default: semaphore].
+    #[arg(long, value_enum)]
+    pub agent: Option<AgentKind>,
+
+    /// Release of that agent to bake in, e.g. v2.2.23 [default: the release imagekit pins for
+    /// that agent].
     #[arg(long)]
     pub agent_version: Option<String>,
 
@@ -309,11 +314,11 @@ pub struct BuildArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ImagesCommand {
-    /// Show each AMI imagekit tagged: name, ID, region, OS, arch, fingerprint, creation date,
-    /// and what uses it.
+    /// Show each AMI imagekit tagged: name, ID, region, OS, arch, agent and its version,
+    /// fingerprint, creation date, and what uses it.
     List(ImagesListArgs),
     /// Deregister old AMIs and delete their snapshots, keeping the newest N per
-    /// (os, distro, arch, region) and every AMI still in use.
+    /// (os, distro, arch, agent, region) and every AMI still in use.
     ///
     /// In use means: referenced by a launch template version an Auto Scaling group launches from,
     /// or by a template's default or latest version; run by an existing instance; or shared with
@@ -326,6 +331,9 @@ pub struct ImagesListArgs {
     /// Only this OS (repeatable).
     #[arg(long, value_parser = ["linux", "windows", "macos"])]
     pub os: Vec<String>,
+    /// Only images of this agent kind (repeatable).
+    #[arg(long, value_enum)]
+    pub agent: Vec<AgentKind>,
     /// Region to look in (repeatable); default: the environment's region.
     #[arg(long)]
     pub region: Vec<String>,
@@ -336,7 +344,8 @@ pub struct ImagesListArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ImagesPruneArgs {
-    /// How many of the newest AMIs to keep per (os, distro, arch, region).
+    /// How many of the newest AMIs to keep per (os, distro, arch, agent, region): one kind's
+    /// images never count against, or make room for, another's.
     #[arg(long)]
     pub keep: usize,
     /// Only remove AMIs older than this, e.g. 30d, 12h, 2w.
@@ -348,6 +357,9 @@ pub struct ImagesPruneArgs {
     /// Only this OS (repeatable).
     #[arg(long, value_parser = ["linux", "windows", "macos"])]
     pub os: Vec<String>,
+    /// Only images of this agent kind (repeatable): the others are neither listed nor touched.
+    #[arg(long, value_enum)]
+    pub agent: Vec<AgentKind>,
     /// Also remove AMIs shared with other accounts.
     #[arg(long)]
     pub include_shared: bool,

@@ -18,7 +18,7 @@ pub async fn run(command: ImagesCommand, printer: &Printer) -> anyhow::Result<Ex
 
 async fn list(args: &ImagesListArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let regions = survey::regions_or_default(&args.region).await?;
-    let states = survey::survey(regions, &args.os).await?;
+    let states = survey::survey(regions, &args.os, &args.agent).await?;
     let listed = survey::listed(&states);
     if printer.is_json() {
         printer.json(&serde_json::json!({ "images": listed }))?;
@@ -39,6 +39,8 @@ fn list_table(listed: &[Listed]) -> String {
                 a.region.clone(),
                 a.os.clone(),
                 a.arch.clone(),
+                a.agent.clone(),
+                a.agent_version.clone(),
                 a.fingerprint.chars().take(12).collect(),
                 a.created.clone(),
                 if l.in_use.is_empty() {
@@ -55,6 +57,8 @@ fn list_table(listed: &[Listed]) -> String {
         "REGION",
         "OS",
         "ARCH",
+        "AGENT",
+        "AGENT VERSION",
         "FINGERPRINT",
         "CREATED",
         "IN USE",
@@ -69,7 +73,7 @@ async fn prune(args: &ImagesPruneArgs, printer: &Printer) -> anyhow::Result<Exit
         .map(prune::parse_age)
         .transpose()?;
     let regions = survey::regions_or_default(&args.region).await?;
-    let states = survey::survey(regions, &args.os).await?;
+    let states = survey::survey(regions, &args.os, &args.agent).await?;
     let rules = Rules {
         keep: args.keep,
         older_than,

@@ -91,6 +91,7 @@ fn spec_options(args: &VariantArgs) -> spec::Options {
         distro: args.distro,
         instance_type: args.instance_type.clone(),
         regions: args.regions.clone(),
+        agent: args.agent,
         agent_version: args.agent_version.clone(),
         source_ami: args.source_ami.clone(),
         host_resource_group_arn: args.host_resource_group_arn.clone(),

@@ -14,6 +14,10 @@ const PARTIALS: &str = "partials";
 #[derive(Serialize)]
 pub struct Structure {
     pub os: &'static str,
+    /// The agent kind: which support files the file provisioner uploads.
+    pub agent: &'static str,
+    /// Whether the build directory carries [`super::AGENT_CHECKSUMS`] to upload.
+    pub has_agent_checksums: bool,
     pub legacy: bool,
     pub skip_provisioning: bool,
     pub has_source_ami: bool,

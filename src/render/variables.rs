@@ -100,6 +100,7 @@ mod tests {
             distro: None,
             instance_type: "t3.small".into(),
             regions: vec!["us-east-1".into(), "eu-west-1".into()],
+            agent: crate::spec::AgentKind::Semaphore,
             agent_version: "v2.2.23".into(),
             source_ami: None,
             host: None,

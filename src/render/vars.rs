@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::spec::pins::pin;
 use crate::spec::{Arch, Distro, HostPlacement, Os, Variant};
 
 /// One variant's values, in the var file Packer loads from the build directory by itself.
@@ -98,11 +99,6 @@ pub const NOT_FINGERPRINTED: &[&str] = &[
 
 pub const CANONICAL: &str = "099720109477";
 
-/// The Semaphore toolbox release the images install (a semaphoreci/toolbox tag, whose
-/// `checksums.txt` the provisioning checks the download against). Pinned, so that one
-/// fingerprint means one toolbox: it reaches the fingerprint through the var file.
-pub const TOOLBOX_VERSION: &str = "v1.44.0";
-
 impl PackerVars {
     pub fn new(v: &Variant, scripts: Vec<String>) -> PackerVars {
         let (owners, filters) = source_ami_filter(v);
@@ -120,7 +116,7 @@ impl PackerVars {
             ("imagekit:os", v.os.to_string()),
             ("imagekit:arch", v.arch.to_string()),
             ("imagekit:distro", distro),
-            ("imagekit:agent", "semaphore".to_string()),
+            ("imagekit:agent", v.agent.to_string()),
             ("imagekit:agent-version", v.agent_version.clone()),
             ("imagekit:version", env!("CARGO_PKG_VERSION").to_string()),
             (
@@ -160,7 +156,7 @@ impl PackerVars {
             },
             root_device_name: Distro::root_device_name(v.distro).to_string(),
             agent_version: v.agent_version.clone(),
-            toolbox_version: TOOLBOX_VERSION.to_string(),
+            toolbox_version: pin(v.agent).toolbox_version.unwrap_or_default().to_string(),
             bootstrap_sha256: String::new(),
             scripts,
             host_resource_group_arn: rg,
@@ -169,21 +165,24 @@ impl PackerVars {
         }
     }
 
-    /// Names the image after its fingerprint, so identical inputs give the identical name.
+    /// Names the image after its fingerprint, so identical inputs give the identical name. A
+    /// Buildkite or CircleCI image carries its kind before the arch, as its variant id does.
     pub fn seal(&mut self, v: &Variant, fingerprint: &str) {
         self.fingerprint = fingerprint.to_string();
         self.ami_name = format!(
-            "imagekit-{}-{}-{}-{}",
+            "imagekit-{}-{}-{}{}-{}",
             v.os,
             v.release(),
+            v.kind_infix(),
             v.arch,
             &fingerprint[..12]
         );
         self.ami_description = format!(
-            "imagekit {} {} {} with Semaphore agent {}",
+            "imagekit {} {} {} with {} {}",
             v.os,
             v.release(),
             v.arch,
+            pin(v.agent).display,
             v.agent_version
         );
         self.tags

@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! regions = ["us-east-1", "eu-west-1"]
-//! agent_version = "v2.2.23"
+//! agent = "buildkite"            # semaphore (the default), buildkite or circleci
 //!
 //! [[image]]
 //! os = "linux"
@@ -15,15 +15,17 @@
 //! host_resource_group_arn = "arn:aws:resource-groups:us-east-1:123456789012:group/mac"
 //! ```
 //!
-//! Unknown keys are errors, so a typo never silently builds the wrong image. The `[[stack]]`
-//! tables in the same file are `crate::stack`'s.
+//! The top-level `agent_version` is a release of the top-level `agent` (default semaphore): an
+//! image of another kind (its own `agent`, or `--agent`) takes its kind's pinned release unless
+//! it names one. Unknown keys are errors, so a typo never silently builds the wrong image. The
+//! `[[stack]]` tables in the same file are `crate::stack`'s.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Arch, Distro, Os};
+use super::{AgentKind, Arch, Distro, Os};
 use crate::exit::UsageError;
 
 pub const DEFAULT_FILE: &str = "imagekit.toml";
@@ -33,6 +35,8 @@ pub const DEFAULT_FILE: &str = "imagekit.toml";
 pub struct Matrix {
     #[serde(default)]
     pub regions: Option<Vec<String>>,
+    #[serde(default)]
+    pub agent: Option<AgentKind>,
     #[serde(default)]
     pub agent_version: Option<String>,
     #[serde(default)]
@@ -57,6 +61,7 @@ pub struct Image {
     pub distro: Option<Distro>,
     pub instance_type: Option<String>,
     pub regions: Option<Vec<String>>,
+    pub agent: Option<AgentKind>,
     pub agent_version: Option<String>,
     pub source_ami: Option<String>,
     pub host_resource_group_arn: Option<String>,
@@ -64,6 +69,17 @@ pub struct Image {
     pub skip_provisioning: Option<bool>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+}
+
+impl Matrix {
+    /// The top-level `agent_version`, for an image of `kind` (None: the top-level `agent`). It
+    /// is a release of the top-level agent, so an image of another kind does not take it.
+    pub fn default_version_for(&self, kind: Option<AgentKind>) -> Option<String> {
+        let top = self.agent.unwrap_or_default();
+        (kind.unwrap_or(top) == top)
+            .then(|| self.agent_version.clone())
+            .flatten()
+    }
 }
 
 pub fn load(path: &Path) -> Result<Matrix, UsageError> {

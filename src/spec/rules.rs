@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use super::file::Image;
 use super::file::Matrix;
-use super::{Arch, Distro, HostPlacement, Options, Os, Variant};
-use super::{DEFAULT_AGENT_VERSION, DEFAULT_REGION};
+use super::pins::{pin, AgentPin};
+use super::DEFAULT_REGION;
+use super::{AgentKind, Arch, Distro, HostPlacement, Options, Os, Variant};
 use crate::exit::UsageError;
 
 /// EC2 Mac instance types and the arch each one is.
@@ -37,7 +38,11 @@ pub struct Draft {
     distro: Option<Distro>,
     instance_type: Option<String>,
     regions: Vec<String>,
+    agent: Option<AgentKind>,
     agent_version: Option<String>,
+    /// `--agent` and `--agent-version` were given: they override every image of the file, so
+    /// an error about them names the flag, not the image's key.
+    agent_flags: (bool, bool),
     source_ami: Option<String>,
     host_resource_group_arn: Option<String>,
     host_id: Option<String>,
@@ -65,10 +70,12 @@ impl Draft {
             } else {
                 args.regions.clone()
             },
+            agent: args.agent.or_else(|| defaults.and_then(|d| d.agent)),
+            agent_flags: (args.agent.is_some(), args.agent_version.is_some()),
             agent_version: args
                 .agent_version
                 .clone()
-                .or_else(|| defaults.and_then(|d| d.agent_version.clone())),
+                .or_else(|| defaults.and_then(|d| d.default_version_for(args.agent))),
             source_ami: args.source_ami.clone(),
             host_resource_group_arn: args.host_resource_group_arn.clone(),
             host_id: args.host_id.clone(),
@@ -78,8 +85,8 @@ impl Draft {
         }
     }
 
-    /// An image from the matrix; `--region`, `--agent-version`, `--skip-provisioning` and `--tag`
-    /// override it.
+    /// An image from the matrix; `--region`, `--agent`, `--agent-version`, `--skip-provisioning`
+    /// and `--tag` override it.
     pub fn from_file(
         image: &Image,
         defaults: &Matrix,
@@ -113,11 +120,13 @@ impl Draft {
             distro: image.distro,
             instance_type: image.instance_type.clone(),
             regions,
+            agent: args.agent.or(image.agent).or(defaults.agent),
+            agent_flags: (args.agent.is_some(), args.agent_version.is_some()),
             agent_version: args
                 .agent_version
                 .clone()
                 .or_else(|| image.agent_version.clone())
-                .or_else(|| defaults.agent_version.clone()),
+                .or_else(|| defaults.default_version_for(args.agent.or(image.agent))),
             source_ami: image.source_ami.clone(),
             host_resource_group_arn: image.host_resource_group_arn.clone(),
             host_id: image.host_id.clone(),
@@ -127,6 +136,18 @@ impl Draft {
                     .or(defaults.skip_provisioning)
                     .unwrap_or(false),
             tags,
+        }
+    }
+
+    /// How to name `--agent` (`version` false) or `--agent-version` in an error: the flag when
+    /// it was given, else as [`Draft::name`] does.
+    fn agent_name(&self, version: bool) -> String {
+        let (agent, agent_version) = self.agent_flags;
+        match (version, agent, agent_version) {
+            (false, true, _) => "--agent".into(),
+            (true, _, true) => "--agent-version".into(),
+            (false, ..) => self.name("agent"),
+            (true, ..) => self.name("agent-version"),
         }
     }
 
@@ -181,22 +202,16 @@ pub fn check(d: Draft) -> Result<Variant, UsageError> {
     check_os_only_flags(&d)?;
     let (arch, instance_type) = arch_and_type(&d)?;
     let regions = regions(&d)?;
-    let agent_version =
-        normalize_agent_version(d.agent_version.as_deref().unwrap_or(DEFAULT_AGENT_VERSION))
-            .ok_or_else(|| {
-                UsageError::new(format!(
-                    "{} {:?} is not an agent release: expected vMAJOR.MINOR.PATCH, e.g. v2.2.23",
-                    d.name("agent-version"),
-                    d.agent_version.as_deref().unwrap_or_default()
-                ))
-            })?;
-    if !imagekit_bootstrap::agent::semaphore_version_supported(&agent_version) {
-        let (major, minor, patch) = imagekit_bootstrap::agent::SEMAPHORE_MIN_VERSION;
+    let agent = d.agent.unwrap_or_default();
+    let pin = pin(agent);
+    if let Some(why) = pin.refusal(d.os) {
         return Err(UsageError::new(format!(
-            "{} {agent_version} is too old: the bootstrap configures the agent's pre-job hook, sourced into the job's shell, which agents before v{major}.{minor}.{patch} do not have; use v{major}.{minor}.{patch} or later",
-            d.name("agent-version")
+            "{} {agent} is not available for {}: {why}",
+            d.agent_name(false),
+            d.os
         )));
     }
+    let agent_version = agent_version(&d, pin)?;
     if let Some(ami) = &d.source_ami {
         if !is_ami_id(ami) {
             return Err(UsageError::new(format!(
@@ -218,12 +233,62 @@ pub fn check(d: Draft) -> Result<Variant, UsageError> {
         },
         instance_type,
         regions,
+        agent,
         agent_version,
         source_ami: d.source_ami.clone(),
         host,
         skip_provisioning: d.skip_provisioning,
         tags: d.tags.clone(),
     })
+}
+
+/// The agent release, the pin's when none is given: well formed, of the major release the
+/// bootstrap drives, and one whose download the provisioning can check.
+fn agent_version(d: &Draft, pin: &AgentPin) -> Result<String, UsageError> {
+    let flag = d.agent_name(true);
+    let kind = pin.kind;
+    let version =
+        normalize_agent_version(d.agent_version.as_deref().unwrap_or(pin.default_version))
+            .ok_or_else(|| {
+                UsageError::new(format!(
+                    "{flag} {:?} is not an agent release: expected vMAJOR.MINOR.PATCH, e.g. {}",
+                    d.agent_version.as_deref().unwrap_or_default(),
+                    pin.default_version
+                ))
+            })?;
+    if major_of(&version) != pin.major {
+        return Err(UsageError::new(format!(
+            "{flag} {version} is not a {kind} v{} release, the only one the bootstrap drives: use e.g. {}",
+            pin.major, pin.default_version
+        )));
+    }
+    if kind == AgentKind::Semaphore
+        && !imagekit_bootstrap::agent::semaphore_version_supported(&version)
+    {
+        let (major, minor, patch) = imagekit_bootstrap::agent::SEMAPHORE_MIN_VERSION;
+        return Err(UsageError::new(format!(
+            "{flag} {version} is too old: the bootstrap configures the agent's pre-job hook, sourced into the job's shell, which agents before v{major}.{minor}.{patch} do not have; use v{major}.{minor}.{patch} or later"
+        )));
+    }
+    let carried = pin.digest_versions();
+    if !pin.digests.is_empty() && !carried.contains(&version.as_str()) {
+        return Err(UsageError::new(format!(
+            "{flag} {version}: its release has no checksums file to check the download against, and imagekit carries {kind}'s published sha256s for {} only; use {}",
+            carried.join(", "),
+            pin.default_version
+        )));
+    }
+    Ok(version)
+}
+
+/// The MAJOR of a normalized `vMAJOR.MINOR.PATCH`.
+fn major_of(version: &str) -> u64 {
+    version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `--distro` is Linux's, the host placement macOS's, and the two placements exclude each other.
