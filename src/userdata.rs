@@ -11,7 +11,7 @@ use std::path::Path;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use imagekit_bootstrap::agent;
-use imagekit_bootstrap::config::{check_sections, BootConfigLayer};
+use imagekit_bootstrap::config::{check_sections, BootConfigLayer, LogGroupPrefix};
 
 use crate::exit::UsageError;
 use imagekit_core::Os;
@@ -151,12 +151,20 @@ fn from_stack_config(
         .map(|(key, _)| key)
         .collect();
     unused.sort();
+    let boot = table.boot.unwrap_or_default();
+    // The instances' logs go where `imagekit stack` would put this stack's groups.
+    let log_group_prefix = boot.log_group_prefix.clone().or_else(|| {
+        Some(&table.name)
+            .filter(|n| !n.is_empty())
+            .and_then(|n| LogGroupPrefix::for_group(n))
+    });
     let layer = BootConfigLayer {
         agent: Some(imagekit_bootstrap::config::AgentKind::Semaphore),
         endpoint: Some(endpoint),
         token_parameter: Some(token_parameter),
         cache_bucket: table.cache_bucket,
-        ..table.boot.unwrap_or_default()
+        log_group_prefix,
+        ..boot
     };
     Ok((layer, unused))
 }

@@ -26,7 +26,7 @@ fn standin_agent() -> PathBuf {
     path
 }
 
-fn imds() -> &'static ImdsServer {
+pub fn imds() -> &'static ImdsServer {
     static IMDS: OnceLock<ImdsServer> = OnceLock::new();
     IMDS.get_or_init(ImdsServer::start)
 }
@@ -100,6 +100,7 @@ impl Boot {
         let doc = serde_json::json!({
             "agent_dir": self.agent_dir(),
             "poweroff_command": [self.dir.path().join("poweroff")],
+            "log_shipping_command": [],
         });
         std::fs::write(&baked, doc.to_string()).unwrap();
         baked
@@ -134,6 +135,8 @@ impl Boot {
             "agent_dir": self.guest_path(&self.agent_dir()),
             "boot_timeout": 20,
             "poweroff_command": [self.guest_path(&self.dir.path().join(poweroff))],
+            // No CloudWatch agent here: tests/watch.rs plays one where it is the subject.
+            "log_shipping_command": [],
         });
         let serde_json::Value::Object(extra) = extra else {
             panic!("extra must be an object")
@@ -167,6 +170,12 @@ impl Boot {
                 "IMAGEKIT_BAKED_CONFIG",
                 self.guest_path(&self.dir.path().join("baked-absent.json")),
             )
+            .env("IMAGEKIT_LOG_DIR", self.guest_path(&self.log_dir()))
+    }
+
+    /// Where the boot keeps its own log files (and the CloudWatch agent's config).
+    pub fn log_dir(&self) -> PathBuf {
+        self.dir.path().join("log")
     }
 
     /// Boots with `--config` (the base keys plus `extra`). Whatever the outcome, the token must
@@ -386,7 +395,8 @@ impl Boot {
 async fn a_stop_passed_to_the_agent_gives_the_instance_back_as_interrupted() {
     let (fleet, boot) = fleet("stopped", 2, true).await;
     let child = boot.spawn_holding(&boot.dir.path().join("never"), None);
-    // What systemd does on shutdown; the stand-in agent (sh) dies of it without its hook.
+    // What systemd does on shutdown; the stand-in agent takes it as the real one does (its
+    // graceful stop: the hook with INTERRUPTED).
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let out = Run::new(
         "imagekit-bootstrap run (SIGTERM)",
@@ -417,7 +427,10 @@ async fn a_second_run_while_the_first_supervises_its_agent_changes_nothing() {
     let release = boot.dir.path().join("release");
     let config = boot.config(serde_json::json!({}));
     let first = boot.spawn_holding(&release, Some("IDLE"));
-    let imds_before = imds().requests_for(&boot.instance_id);
+    // The identity document, which every boot reads first (the first run's watch reads other
+    // items meanwhile).
+    let identity_reads = || imds().served(&boot.instance_id, "dynamic/instance-identity/document");
+    let imds_before = identity_reads();
 
     let second = boot
         .cmd()
@@ -429,7 +442,7 @@ async fn a_second_run_while_the_first_supervises_its_agent_changes_nothing() {
     assert!(line.contains("already supervises the agent"), "{line}");
     assert!(line.contains(boot.agent_dir().to_str().unwrap()), "{line}");
     assert_eq!(
-        imds().requests_for(&boot.instance_id),
+        identity_reads(),
         imds_before,
         "the second run read instance metadata"
     );

@@ -22,6 +22,7 @@ pub mod giveback;
 pub mod identity;
 pub mod known_hosts;
 pub mod logging;
+pub mod logship;
 pub mod run;
 pub mod secrets;
 #[cfg(windows)]
@@ -32,3 +33,4 @@ pub mod stop;
 pub mod supervise;
 pub mod user;
 pub mod version;
+pub mod watch;

@@ -71,7 +71,7 @@ fn main() -> ExitCode {
             if service {
                 return run_service(config, config_parameter, log_format).into();
             }
-            logging::init(log_format, "info");
+            logging::init_with_file(log_format, "info", &logging::log_dir());
             run::blocking(config.as_deref(), config_parameter, stop::console()).into()
         }
     }
@@ -86,7 +86,7 @@ fn run_service(
     use anyhow::Context;
     use imagekit_bootstrap::service;
 
-    logging::init(log_format, "info");
+    logging::init_with_file(log_format, "info", &logging::log_dir());
     match service::run(service::RunArgs {
         config,
         config_parameter,

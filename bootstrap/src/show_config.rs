@@ -68,6 +68,21 @@ pub fn render(local: &LocalLayers) -> Result<(String, Vec<String>), ConfigError>
                 .poweroff_command
                 .unwrap_or_else(defaults::poweroff_command)),
         ),
+        (
+            "watch_interval",
+            json!(layer.watch_interval.unwrap_or_default()),
+        ),
+        (
+            "capacity_rebalance",
+            json!(layer.capacity_rebalance.unwrap_or(false)),
+        ),
+        ("log_group_prefix", json!(layer.log_group_prefix)),
+        (
+            "log_shipping_command",
+            json!(layer
+                .log_shipping_command
+                .unwrap_or_else(defaults::log_shipping_command)),
+        ),
         // Only the agent's own section can be here; shown as written.
         ("semaphore", json!(layer.semaphore)),
         ("buildkite", json!(layer.buildkite)),

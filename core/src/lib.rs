@@ -11,6 +11,7 @@ pub mod dist;
 pub mod duration;
 pub mod exit;
 pub mod failed_start;
+pub mod log_group;
 pub mod os;
 pub mod region;
 pub mod sha256;

@@ -146,19 +146,9 @@ pub fn policy(scope: &Scope, opts: &InstanceOptions) -> Result<Policy, UsageErro
     Ok(Policy::new(statements))
 }
 
-/// Log group names: letters, digits and `_ . - / #`.
+/// Log group names: the one rule (`imagekit_core::log_group`).
 fn check_log_group_name(what: &str, name: &str) -> Result<(), UsageError> {
-    if name.is_empty()
-        || name.len() > 400
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'/' | b'#'))
-    {
-        return Err(UsageError::new(format!(
-            "{what}: `{name}` is not a CloudWatch Logs group name (letters, digits, _ . - / #)"
-        )));
-    }
-    Ok(())
+    imagekit_core::log_group::check(name).map_err(|e| UsageError::new(format!("{what}: {e}")))
 }
 
 fn logs_statement(scope: &Scope, logs: &LogGroups) -> Statement {

@@ -7,6 +7,18 @@
 //! 401 for a missing, stale or foreign token, the identity document, life cycle, the ASG tag,
 //! and instance-profile credentials for the instance's moto account.
 //!
+//! The watch's three items can be switched on mid-job ([`ImdsServer::update`]), each served as
+//! AWS documents it, and 404 while absent:
+//! - `spot/instance-action`: `{"action": ..., "time": ...}`
+//!   (awsdocs/amazon-ec2-user-guide@57fb57eab9f86bffe17f97646d1847066f34880d:doc_source/spot-instance-termination-notices.md);
+//! - `events/recommendations/rebalance`: `{"noticeTime": ...}`
+//!   (awsdocs/amazon-ec2-user-guide@0f17a814957a4cbcdb23d8ebfcda3cd7f0febb15:doc_source/rebalance-recommendations.md);
+//! - `autoscaling/target-lifecycle-state`: plain text such as `InService`
+//!   (awsdocs/amazon-ec2-auto-scaling-user-guide@34e59a864d050d6d8f5d4d8a6bec63ffba21f596:doc_source/retrieving-target-lifecycle-state-through-imds.md).
+//!
+//! A [`Fault`] makes one instance's metadata answer 500 or nothing at all, for as long as it is
+//! set.
+//!
 //! examples/imds_standin.rs runs this same server for the scripts (bench/bootstrap.sh,
 //! scripts/demo), so it needs nothing else from tests/support.
 
@@ -46,6 +58,14 @@ pub struct InstanceMeta {
     pub life_cycle: String,
     /// Served as the `aws:autoscaling:groupName` instance tag; `None` answers 404 there.
     pub asg_tag: Option<String>,
+    /// `spot/instance-action`'s action (`terminate`, `stop`, `hibernate`) once EC2 is going to
+    /// interrupt the instance; `None` answers 404.
+    pub spot_action: Option<String>,
+    /// `events/recommendations/rebalance` once a recommendation was emitted; `None`: 404.
+    pub rebalance: bool,
+    /// `autoscaling/target-lifecycle-state`; `None` (never transitioned, or not in a group)
+    /// answers 404.
+    pub target_lifecycle_state: Option<String>,
 }
 
 impl InstanceMeta {
@@ -57,10 +77,25 @@ impl InstanceMeta {
             instance_type: "t3.micro".into(),
             life_cycle: "on-demand".into(),
             asg_tag: None,
+            spot_action: None,
+            rebalance: false,
+            target_lifecycle_state: None,
             account,
         }
     }
 }
+
+/// A metadata service misbehaving for one instance, until cleared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Every request answers this status (e.g. 500).
+    Status(u16),
+    /// Every request is accepted and never answered.
+    Silent,
+}
+
+/// The time the documents' examples use, for the notices' `time` and `noticeTime`.
+const NOTICE_TIME: &str = "2017-09-18T08:22:00Z";
 
 #[derive(Default)]
 struct Inner {
@@ -71,6 +106,10 @@ struct Inner {
     unavailable_until: HashMap<String, Instant>,
     /// instance id → requests seen under its prefix
     requests: HashMap<String, u64>,
+    /// (instance id, path under `latest/`) → requests seen
+    served: HashMap<(String, String), u64>,
+    /// instance id → how its metadata misbehaves
+    faults: HashMap<String, Fault>,
 }
 
 #[derive(Clone, Default)]
@@ -159,6 +198,33 @@ impl ImdsServer {
             .insert(instance_id.into(), Instant::now() + period);
     }
 
+    /// Changes what `instance_id`'s metadata says from now on (e.g. a spot notice mid-job).
+    pub fn update(&self, instance_id: &str, change: impl FnOnce(&mut InstanceMeta)) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        let meta = inner
+            .instances
+            .get_mut(instance_id)
+            .unwrap_or_else(|| panic!("no instance {instance_id} in the IMDS stand-in"));
+        change(meta);
+    }
+
+    /// Makes `instance_id`'s metadata misbehave (`Some`) or answer again (`None`).
+    pub fn set_fault(&self, instance_id: &str, fault: Option<Fault>) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        match fault {
+            Some(f) => inner.faults.insert(instance_id.into(), f),
+            None => inner.faults.remove(instance_id),
+        };
+    }
+
+    /// Requests for one path (as under `latest/`, e.g. `meta-data/spot/instance-action`) of
+    /// one instance, answered or not.
+    pub fn served(&self, instance_id: &str, path: &str) -> u64 {
+        let inner = self.shared.inner.lock().unwrap();
+        let key = (instance_id.to_string(), format!("latest/{path}"));
+        inner.served.get(&key).copied().unwrap_or(0)
+    }
+
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)
     }
@@ -191,8 +257,31 @@ async fn handle(
     let Some((instance_id, rest)) = path.split_once('/') else {
         return status(StatusCode::NOT_FOUND);
     };
+    let fault = {
+        let mut inner = shared.inner.lock().unwrap();
+        *inner.requests.entry(instance_id.to_string()).or_default() += 1;
+        *inner
+            .served
+            .entry((instance_id.to_string(), rest.to_string()))
+            .or_default() += 1;
+        inner.faults.get(instance_id).copied()
+    };
+    match fault {
+        Some(Fault::Status(code)) => {
+            return status(StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        }
+        // Until the fault is cleared (or the client gives up and the connection goes).
+        Some(Fault::Silent) => loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let silent =
+                shared.inner.lock().unwrap().faults.get(instance_id) == Some(&Fault::Silent);
+            if !silent {
+                return status(StatusCode::SERVICE_UNAVAILABLE);
+            }
+        },
+        None => {}
+    }
     let mut inner = shared.inner.lock().unwrap();
-    *inner.requests.entry(instance_id.to_string()).or_default() += 1;
     let Some(meta) = inner.instances.get(instance_id).cloned() else {
         return status(StatusCode::NOT_FOUND);
     };
@@ -262,6 +351,22 @@ async fn handle(
             Some(name) => name.clone(),
             None => return status(StatusCode::NOT_FOUND),
         },
+        "latest/meta-data/spot/instance-action" => match &meta.spot_action {
+            Some(action) => {
+                serde_json::json!({ "action": action, "time": NOTICE_TIME }).to_string()
+            }
+            None => return status(StatusCode::NOT_FOUND),
+        },
+        "latest/meta-data/events/recommendations/rebalance" => match meta.rebalance {
+            true => serde_json::json!({ "noticeTime": NOTICE_TIME }).to_string(),
+            false => return status(StatusCode::NOT_FOUND),
+        },
+        "latest/meta-data/autoscaling/target-lifecycle-state" => {
+            match &meta.target_lifecycle_state {
+                Some(state) => state.clone(),
+                None => return status(StatusCode::NOT_FOUND),
+            }
+        }
         "latest/meta-data/iam/security-credentials"
         | "latest/meta-data/iam/security-credentials/" => ROLE.to_string(),
         p if p == format!("latest/meta-data/iam/security-credentials/{ROLE}") => {

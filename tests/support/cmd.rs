@@ -55,8 +55,13 @@ impl Cmd {
         Cmd::new(super::imagekit_bin())
     }
 
+    /// `imagekit-bootstrap`, keeping its own log file in a temp dir rather than the machine's
+    /// `/var/log/imagekit` (a boot test names its own).
     pub fn bootstrap() -> Self {
-        Cmd::new(super::bootstrap_bin())
+        Cmd::new(super::bootstrap_bin()).env(
+            "IMAGEKIT_LOG_DIR",
+            std::env::temp_dir().join("imagekit-test-bootstrap-logs"),
+        )
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {

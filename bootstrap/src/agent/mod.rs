@@ -117,6 +117,11 @@ pub trait Agent: Send + Sync {
         }
     }
 
+    /// The agent's own log file, shipped to `<prefix>/agent`. Default: none.
+    fn log_file(&self, _state: &StateDir) -> Option<PathBuf> {
+        None
+    }
+
     /// Whether the agent has registered with its control plane in this boot, from what it left
     /// in the state dir. Default: unknown, read as not yet.
     fn registered(&self, _state: &StateDir) -> bool {

@@ -15,6 +15,10 @@ pub enum Outcome {
     CrashedAfterRunning,
     /// Never got to take work (registration refused, a boot that could not produce an agent).
     FailedToStart,
+    /// Stopped because its group is taking the instance out of service already (its target
+    /// lifecycle state: terminated, detached, standby, or back to the warm pool): the group
+    /// acts, so the give-back leaves the instance alone.
+    Withdrawn,
 }
 
 /// What a give-back does for an [`Outcome`].
@@ -25,6 +29,8 @@ pub struct Terms {
     /// Mark the group so that the scaler backs off instead of feeding a start that cannot succeed
     /// (the marking itself is the give-back's to add).
     pub mark_group: bool,
+    /// Leave the instance to its group, which is acting on it already: no call at all.
+    pub leave_to_group: bool,
 }
 
 impl Outcome {
@@ -33,14 +39,16 @@ impl Outcome {
     pub fn give_back(self) -> Terms {
         let (decrement, mark_group) = match self {
             Outcome::Idle => (true, false),
-            Outcome::JobFinished | Outcome::Interrupted | Outcome::CrashedAfterRunning => {
-                (false, false)
-            }
+            Outcome::JobFinished
+            | Outcome::Interrupted
+            | Outcome::CrashedAfterRunning
+            | Outcome::Withdrawn => (false, false),
             Outcome::FailedToStart => (true, true),
         };
         Terms {
             decrement,
             mark_group,
+            leave_to_group: self == Outcome::Withdrawn,
         }
     }
 
@@ -57,20 +65,22 @@ mod tests {
     #[test]
     fn the_outcome_table() {
         use Outcome::*;
-        // (outcome, decrement, mark the group, the run failed)
+        // (outcome, decrement, mark the group, leave it to the group, the run failed)
         let table = [
-            (Idle, true, false, false),
-            (JobFinished, false, false, false),
-            (Interrupted, false, false, false),
-            (CrashedAfterRunning, false, false, true),
-            (FailedToStart, true, true, true),
+            (Idle, true, false, false, false),
+            (JobFinished, false, false, false, false),
+            (Interrupted, false, false, false, false),
+            (CrashedAfterRunning, false, false, false, true),
+            (FailedToStart, true, true, false, true),
+            (Withdrawn, false, false, true, false),
         ];
-        for (outcome, decrement, mark_group, failed) in table {
+        for (outcome, decrement, mark_group, leave_to_group, failed) in table {
             assert_eq!(
                 outcome.give_back(),
                 Terms {
                     decrement,
-                    mark_group
+                    mark_group,
+                    leave_to_group,
                 },
                 "{outcome:?}"
             );

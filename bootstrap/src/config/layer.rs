@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::log_group::LogGroupPrefix;
 use super::sections::{merge_section, BuildkiteSection, CircleciSection, SemaphoreSection};
+use super::watch::WatchInterval;
 use imagekit_core::AgentKind;
 
 /// One layer (snake_case keys). Every field is optional: a layer sets what it knows, and a later
@@ -61,6 +63,21 @@ pub struct BootConfigLayer {
     /// so that a checkout over SSH trusts the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub github_host_keys_parameter: Option<String>,
+    /// How often the watch reads the instance's metadata while the agent runs (`2s`, `500ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch_interval: Option<WatchInterval>,
+    /// The group has capacity rebalancing on: it replaces an instance at elevated risk of a spot
+    /// interruption itself, so the watch leaves rebalance recommendations to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_rebalance: Option<bool>,
+    /// Where the instance's logs go: `<prefix>/agent`, `/bootstrap`, `/boot`, `/system`
+    /// (default `/imagekit/<ASG name>`, the groups `imagekit stack` creates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_group_prefix: Option<LogGroupPrefix>,
+    /// The CloudWatch agent's control script, to which `-a fetch-config ...` is added; `[]`
+    /// ships no logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_shipping_command: Option<Vec<String>>,
     /// Settings only the Semaphore agent has.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub semaphore: Option<SemaphoreSection>,
@@ -101,6 +118,10 @@ impl BootConfigLayer {
             config_parameter,
             poweroff_command,
             github_host_keys_parameter,
+            watch_interval,
+            capacity_rebalance,
+            log_group_prefix,
+            log_shipping_command,
         );
         self.semaphore = merge_section(self.semaphore, later.semaphore);
         self.buildkite = merge_section(self.buildkite, later.buildkite);

@@ -9,17 +9,21 @@
 mod error;
 mod layer;
 mod local;
+mod log_group;
 mod parse;
 mod resolve;
 pub mod sections;
 mod stack;
+mod watch;
 
 pub use error::ConfigError;
 pub use layer::BootConfigLayer;
 pub use local::{LocalLayers, BAKED_CONFIG_ENV};
+pub use log_group::LogGroupPrefix;
 pub use parse::{parse_layer, parse_parameter_layer, read_layer};
 pub use resolve::{defaults, BootConfig, Section};
 pub use sections::{check_sections, SemaphoreSection};
+pub use watch::WatchInterval;
 
 /// Which CI agent the instance runs (one enum for the whole kit).
 pub use imagekit_core::AgentKind;

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::log_group::LogGroupPrefix;
 use super::sections::{check_sections, BuildkiteSection, CircleciSection, SemaphoreSection};
+use super::watch::WatchInterval;
 use super::{BootConfigLayer, ConfigError};
 use imagekit_core::AgentKind;
 
@@ -30,6 +32,27 @@ pub mod defaults {
         } else {
             "/etc/imagekit/bootstrap.json"
         }
+    }
+
+    /// The CloudWatch agent's control script, where its package installs it (on Windows a
+    /// PowerShell script: aws/amazon-cloudwatch-agent@7c48fecadbdb49314f123449fa2167361d307c10
+    /// packaging/windows/amazon-cloudwatch-agent-ctl.ps1; elsewhere
+    /// packaging/dependencies/amazon-cloudwatch-agent-ctl, installed under /opt/aws).
+    pub fn log_shipping_command() -> Vec<String> {
+        let argv: &[&str] = if cfg!(windows) {
+            &[
+                "powershell.exe",
+                "-NoProfile",
+                "-NonInteractive",
+                "-ExecutionPolicy",
+                "Bypass",
+                "-File",
+                r"C:\Program Files\Amazon\AmazonCloudWatchAgent\amazon-cloudwatch-agent-ctl.ps1",
+            ]
+        } else {
+            &["/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"]
+        };
+        argv.iter().map(|s| s.to_string()).collect()
     }
 
     /// The OS's own power-off; the launch template's instance-initiated shutdown behaviour
@@ -75,6 +98,12 @@ pub struct BootConfig {
     pub config_parameter: Option<String>,
     pub poweroff_command: Vec<String>,
     pub github_host_keys_parameter: Option<String>,
+    pub watch_interval: WatchInterval,
+    pub capacity_rebalance: bool,
+    /// `None`: `/imagekit/<ASG name>`, once the group is known.
+    pub log_group_prefix: Option<LogGroupPrefix>,
+    /// Empty: no log shipping.
+    pub log_shipping_command: Vec<String>,
     pub section: Section,
 }
 
@@ -136,6 +165,12 @@ impl BootConfig {
             config_parameter: layer.config_parameter,
             poweroff_command,
             github_host_keys_parameter: layer.github_host_keys_parameter.filter(|p| !p.is_empty()),
+            watch_interval: layer.watch_interval.unwrap_or_default(),
+            capacity_rebalance: layer.capacity_rebalance.unwrap_or(false),
+            log_group_prefix: layer.log_group_prefix,
+            log_shipping_command: layer
+                .log_shipping_command
+                .unwrap_or_else(defaults::log_shipping_command),
             section,
         })
     }

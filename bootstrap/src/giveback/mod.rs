@@ -29,6 +29,9 @@ pub enum GiveBack {
     AlreadyGone,
     /// Not in an ASG, or the ASG kept failing: the OS was powered off.
     PoweredOff,
+    /// The group is acting on the instance already (its target lifecycle state): nothing was
+    /// called, so that nothing races it.
+    LeftToGroup,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,9 @@ pub async fn give_back(
     patience: Patience,
 ) -> Result<GiveBack, GiveBackError> {
     let terms = outcome.give_back();
+    if terms.leave_to_group {
+        return Ok(GiveBack::LeftToGroup);
+    }
     let schedule = Schedule {
         backoff: patience.backoff,
         deadline: Instant::now() + patience.total,
@@ -247,6 +253,21 @@ mod tests {
             assert_eq!(done, GiveBack::Terminated { decrement }, "{outcome:?}");
             assert_eq!(terminate.num_calls(), 1, "{outcome:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_instance_its_group_is_taking_is_left_to_it_without_a_call() {
+        let describe = in_service();
+        let terminate = mock!(Client::terminate_instance_in_auto_scaling_group)
+            .then_output(|| TerminateInstanceInAutoScalingGroupOutput::builder().build());
+        let asg = client(&[&describe, &terminate]);
+        let poweroff = no_poweroff();
+        let done = give_back(&asg, instance(&poweroff), Outcome::Withdrawn, FAST)
+            .await
+            .unwrap();
+        assert_eq!(done, GiveBack::LeftToGroup);
+        assert_eq!(describe.num_calls(), 0);
+        assert_eq!(terminate.num_calls(), 0);
     }
 
     #[tokio::test]

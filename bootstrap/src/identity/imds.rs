@@ -66,6 +66,17 @@ pub fn client(http: SharedHttpClient) -> Client {
         .build()
 }
 
+/// The same client for the watch, which asks again on its next tick anyway: one attempt, and a
+/// read bounded by a second, so that a silent metadata service delays no tick by more than that.
+pub fn watch_client(http: SharedHttpClient) -> Client {
+    Client::builder()
+        .configure(&ProviderConfig::without_region().with_http_client(http))
+        .connect_timeout(Duration::from_secs(1))
+        .read_timeout(Duration::from_secs(1))
+        .max_attempts(1)
+        .build()
+}
+
 /// Reads the identity; the three reads run concurrently and share one session token.
 pub async fn identity(client: &Client, deadline: Instant) -> Result<Identity, IdentityError> {
     let (doc, life_cycle, asg) = tokio::join!(
@@ -167,6 +178,11 @@ pub async fn get(
             message: e.into_message(),
         },
     })
+}
+
+/// One read, not retried: `Ok(None)` for 404, else the value or the error in one line.
+pub async fn read_once(client: &Client, path: &str) -> Result<Option<String>, String> {
+    read(client, path).await.map_err(ReadError::into_message)
 }
 
 async fn read(client: &Client, path: &str) -> Result<Option<String>, ReadError> {

@@ -1,5 +1,5 @@
-//! `imagekit-bootstrap run`: config → identity → token and cache → agent → supervise → give
-//! back.
+//! `imagekit-bootstrap run`: config → identity → token and cache → agent → supervise (and
+//! watch) → give back.
 
 mod instance;
 mod prepare;
@@ -12,12 +12,15 @@ use anyhow::Context;
 use tokio::time::Instant;
 
 use crate::agent::{self, Outcome};
-use crate::config::{defaults, ConfigError, LocalLayers};
+use crate::config::{defaults, ConfigError, LocalLayers, LogGroupPrefix};
 use crate::exit::{status_of, ExitStatus};
 use crate::giveback::{self, health};
+use crate::identity::imds;
+use crate::logship;
 use crate::state::lock as run_lock;
 use crate::stop::StopRequest;
 use crate::supervise;
+use crate::watch::{self, Watch};
 use instance::Instance;
 use prepare::Prepared;
 
@@ -75,10 +78,43 @@ pub async fn run(
         }
         Err(err) => return Err(failed_to_start(&local, &instance, err).await),
     };
-    let outcome = supervise(&prepared, &instance, stop).await?;
+    let shipping = ship_logs(
+        &prepared.config.log_shipping_command,
+        prepared.config.log_group_prefix.as_ref(),
+        prepared.asg_name.as_deref(),
+        prepared.agent.log_file(&prepared.state),
+    );
+    let outcome = supervise(&prepared, &instance, stop).await;
+    shipping.flush().await;
+    let outcome = outcome?;
     give_back(&prepared, &instance, outcome).await?;
     Ok(outcome)
 }
+
+/// Starts shipping the instance's logs, without waiting for it; the groups are under the
+/// config's prefix, else `/imagekit/<ASG name>`.
+fn ship_logs(
+    command: &[String],
+    prefix: Option<&LogGroupPrefix>,
+    asg_name: Option<&str>,
+    agent_log: Option<PathBuf>,
+) -> logship::Shipping {
+    let prefix = prefix
+        .cloned()
+        .or_else(|| asg_name.and_then(LogGroupPrefix::for_group))
+        .or_else(|| LogGroupPrefix::for_group(UNGROUPED))
+        .expect("the fixed prefix is a group name");
+    let dir = crate::logging::log_dir();
+    let sources = logship::Sources {
+        prefix: prefix.as_str().to_string(),
+        agent_log,
+        bootstrap_log: crate::logging::log_files(&dir),
+    };
+    logship::start(command, &logship::config_path(&dir), &sources)
+}
+
+/// The log groups' second level outside an ASG, when no prefix is configured.
+const UNGROUPED: &str = "ungrouped";
 
 /// What the local layers decide before any AWS call or write.
 struct Early {
@@ -145,6 +181,18 @@ async fn failed_to_start(
         .merged()
         .poweroff_command
         .unwrap_or_else(defaults::poweroff_command);
+    // The reason above reaches CloudWatch before the instance goes.
+    let merged = local.merged();
+    let shipping = ship_logs(
+        &merged
+            .log_shipping_command
+            .clone()
+            .unwrap_or_else(defaults::log_shipping_command),
+        merged.log_group_prefix.as_ref(),
+        asg_name.as_deref(),
+        None,
+    );
+    shipping.flush().await;
     let outcome = Outcome::FailedToStart;
     if let Err(e) = hand_back(instance, asg_name.as_deref(), &poweroff_command, outcome).await {
         tracing::error!("{e:#}");
@@ -161,6 +209,23 @@ async fn supervise(
 ) -> anyhow::Result<Outcome> {
     let agent = prepared.agent.as_ref();
     let start = prepared.start(&instance.identity.instance_id);
+    let busy = || agent.busy(&prepared.state);
+    let watch = Watch::new(
+        imds::watch_client(crate::aws::metadata_http_client()),
+        watch::Settings {
+            interval: prepared.config.watch_interval.get(),
+            market: instance.identity.market,
+            capacity_rebalance: prepared.config.capacity_rebalance,
+        },
+        &busy,
+    );
+    // Whichever asks first: the OS or service manager, or the watch.
+    let stop = async {
+        tokio::select! {
+            request = stop => request,
+            request = watch.run() => request,
+        }
+    };
     let supervised = supervise::run(
         agent.launch(&start),
         agent.graceful_stop(&prepared.config),
@@ -176,7 +241,17 @@ async fn supervise(
     if !cleared.load(std::sync::atomic::Ordering::SeqCst) && agent.registered(&prepared.state) {
         clear_mark(prepared, instance).await;
     }
-    Ok(agent.read_end(&prepared.config, &prepared.state, &exit))
+    let read = agent.read_end(&prepared.config, &prepared.state, &exit);
+    Ok(match watch.acted() {
+        Some(acted) => {
+            let outcome = acted.outcome(read);
+            if outcome != read {
+                tracing::info!(agent_end = ?read, ?outcome, ?acted, "the watch's event decides how the instance is given back");
+            }
+            outcome
+        }
+        None => read,
+    })
 }
 
 /// Watches for the agent's registration, then clears its group's failed-start mark; then waits

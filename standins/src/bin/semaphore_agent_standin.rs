@@ -1,7 +1,10 @@
 //! Test stand-in for the Semaphore agent (`agent start --config-file PATH`) on Unix: it refuses a
 //! config as the real agent does, at start-up, with its message and exit 1; "registers" (or fails
 //! to, as told); runs one job whose shell sources the pre-job hook as the real one does; calls
-//! the shutdown hook with a reason; and records what it was given for the tests.
+//! the shutdown hook with a reason; and records what it was given for the tests. Once
+//! registered, SIGTERM or SIGINT (Ctrl-C or Ctrl-Break on Windows) is its graceful stop: the
+//! job, if one runs, is stopped after `interruption-grace-period`, then the shutdown hook runs
+//! with INTERRUPTED and the agent exits 0.
 //!
 //! Every rule mirrors semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6, cited where it
 //! is enforced. What it does not reproduce: the real agent's HTTP calls to the control plane
@@ -17,6 +20,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -140,13 +145,24 @@ fn main() {
     };
     let agent = validate(&mut log, &config);
     register(&mut log, &agent.name);
+    listen_for_interrupts();
     if let Some(release) = std::env::var_os("STANDIN_WAIT_FOR") {
-        while !Path::new(&release).exists() {
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        while !Path::new(&release).exists() && !interrupted() {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
     if let Ok(commands) = std::env::var("STANDIN_JOB") {
-        run_job(&mut log, &agent, &commands, &rec);
+        if !interrupted() {
+            run_job(&mut log, &agent, &commands, &rec);
+        }
+    }
+    if interrupted() {
+        // pkg/listener/job_processor.go `SetupInterruptHandler`, then the control plane's
+        // answer to `InterruptedAt`: shutdown with INTERRUPTED, hook and all (`Shutdown`), and
+        // main.go's `ExitOnShutdown: true` makes that exit 0.
+        log.line(Some(&agent.name), "Termination signal received");
+        shutdown_hook(&mut log, &agent, "INTERRUPTED");
+        std::process::exit(0);
     }
     if let Ok(reason) = std::env::var("STANDIN_REASON") {
         shutdown_hook(&mut log, &agent, &reason);
@@ -158,6 +174,77 @@ fn main() {
     std::process::exit(code)
 }
 
+/// Set once the agent's interrupt handler saw its signal.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// pkg/listener/job_processor.go `SetupInterruptHandler` (installed by `StartJobProcessor`,
+/// once registered): `signal.Notify(c, os.Interrupt, syscall.SIGTERM)`. On Windows Go delivers
+/// Ctrl-C and Ctrl-Break as `os.Interrupt` once notified
+/// (golang/go@95dca2a9f144c5d96dfa53eaf116e88be5f55040:src/os/signal/doc.go, "Windows").
+/// The handlers are in place when this returns, so no signal falls to its default action.
+fn listen_for_interrupts() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the signal handlers");
+    let signals = {
+        let _in_runtime = rt.enter();
+        Signals::install()
+    };
+    std::thread::spawn(move || {
+        rt.block_on(signals.recv());
+        INTERRUPTED.store(true, Ordering::SeqCst);
+    });
+}
+
+#[cfg(unix)]
+struct Signals(tokio::signal::unix::Signal, tokio::signal::unix::Signal);
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        Signals(
+            signal(SignalKind::terminate()).expect("a SIGTERM handler"),
+            signal(SignalKind::interrupt()).expect("a SIGINT handler"),
+        )
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.0.recv() => {}
+            _ = self.1.recv() => {}
+        }
+    }
+}
+
+#[cfg(windows)]
+struct Signals(
+    tokio::signal::windows::CtrlC,
+    tokio::signal::windows::CtrlBreak,
+);
+
+#[cfg(windows)]
+impl Signals {
+    fn install() -> Signals {
+        Signals(
+            tokio::signal::windows::ctrl_c().expect("a Ctrl-C handler"),
+            tokio::signal::windows::ctrl_break().expect("a Ctrl-Break handler"),
+        )
+    }
+
+    async fn recv(mut self) {
+        tokio::select! {
+            _ = self.0.recv() => {}
+            _ = self.1.recv() => {}
+        }
+    }
+}
+
 /// What the start-up checks leave for the run.
 struct Agent {
     name: String,
@@ -166,6 +253,8 @@ struct Agent {
     source_pre_job_hook: bool,
     fail_on_pre_job_hook_error: bool,
     shutdown_hook: Option<String>,
+    /// Seconds a running job keeps after an interrupt before it is stopped.
+    interruption_grace_period: u64,
 }
 
 fn string<'a>(config: &'a serde_json::Map<String, Value>, key: &str) -> &'a str {
@@ -272,6 +361,10 @@ fn validate(log: &mut Log, config: &serde_json::Map<String, Value>) -> Agent {
         source_pre_job_hook: flag("source-pre-job-hook"),
         fail_on_pre_job_hook_error: flag("fail-on-pre-job-hook-error"),
         shutdown_hook: path("shutdown-hook-path"),
+        interruption_grace_period: config
+            .get("interruption-grace-period")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
     }
 }
 
@@ -316,12 +409,36 @@ fn run_job(log: &mut Log, agent: &Agent, commands: &str, rec: &Path) {
         "true"
     };
     let script = format!("{hook} || {on_hook_error}\n{commands}\n");
-    let status = Command::new("bash")
+    let mut job = Command::new("bash")
         .args(["-c", &script])
         .envs(agent.env_vars.iter().map(|(k, v)| (k, v)))
-        .status()
+        .spawn()
         .expect("running bash for the job");
-    let result = if status.success() { "passed" } else { "failed" };
+    // An interrupt leaves the job `interruption-grace-period` seconds to finish, then the
+    // control plane stops it (the agent's `StopJob`).
+    let mut stop_at = None;
+    let status = loop {
+        if let Some(status) = job.try_wait().expect("waiting for the job") {
+            break Some(status);
+        }
+        if interrupted() {
+            let at = *stop_at.get_or_insert_with(|| {
+                std::time::Instant::now() + Duration::from_secs(agent.interruption_grace_period)
+            });
+            if std::time::Instant::now() >= at {
+                log.line(Some(&agent.name), "Stopping job standin-job");
+                let _ = job.kill();
+                let _ = job.wait();
+                break None;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let result = match status {
+        Some(s) if s.success() => "passed",
+        Some(_) => "failed",
+        None => "stopped",
+    };
     std::fs::write(rec.join("job-result"), result).unwrap();
 }
 

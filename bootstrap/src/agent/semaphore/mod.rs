@@ -191,6 +191,11 @@ impl Agent for Semaphore {
         }
     }
 
+    /// `SEMAPHORE_AGENT_LOG_FILE_PATH`, which the launch sets.
+    fn log_file(&self, state: &StateDir) -> Option<PathBuf> {
+        Some(log_file(state))
+    }
+
     /// The agent logs "Starting to poll for jobs" once `Register` succeeded, and not before
     /// (semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6 pkg/listener/listener.go
     /// `Start`).
