@@ -17,4 +17,5 @@ mod render;
 mod scale;
 mod spec;
 mod stack;
+mod stack_deploy;
 mod userdata;
