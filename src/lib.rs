@@ -9,6 +9,7 @@ pub mod ami;
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod confirm;
 pub mod doctor;
 pub mod exit;
 pub mod flag;

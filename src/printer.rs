@@ -185,6 +185,31 @@ impl Printer {
         }
     }
 
+    /// Asks a yes/no question on stderr and reads the answer from stdin: only `y` or `yes`
+    /// (any case) is a yes. The caller checks first that stdin is a terminal.
+    pub fn ask(&self, question: &str) -> std::io::Result<bool> {
+        self.to_stderr(&format!("{question} [y/N] "));
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        Ok(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
+    }
+
+    /// A task's passing detail (the resource CloudFormation is working on): its bar's message on
+    /// a terminal, nothing otherwise, so a log stays one line per stage.
+    pub fn task_progress(&self, label: &str, text: &str) {
+        if let Some(bar) = self.inner.tasks.lock().unwrap().get(label) {
+            bar.set_message(text.to_string());
+        }
+    }
+
+    /// Whether progress bars are drawn (a terminal, human format): worth polling for detail.
+    pub fn has_bars(&self) -> bool {
+        self.inner.bars.is_some()
+    }
+
     /// Starts a progress task shown as `[label]`, at `stage`.
     pub fn task_start(&self, label: &str, stage: &str) {
         let Some(multi) = &self.inner.bars else {

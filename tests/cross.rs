@@ -111,10 +111,18 @@ fn sums_vouch_for_exactly_the_binaries_and_never_the_test_shim() {
     for target in Target::ALL.into_iter().filter(|t| t.builds_here()) {
         binary(target); // verified against SHA256SUMS
     }
+    let zips: Vec<String> = imagekit_core::dist::LambdaArch::ALL
+        .into_iter()
+        .map(imagekit_core::dist::scaler_zip_name)
+        .collect();
+    for zip in &zips {
+        imagekit_core::dist::verify_file(&dir.join(zip), &sums, &dir.join(SUMS_FILE))
+            .unwrap_or_else(|e| panic!("the scaler's zip: {e}"));
+    }
     for name in sums.0.keys() {
         assert!(
-            Target::ALL.iter().any(|t| &t.file_name() == name),
-            "{SUMS_FILE} lists {name}, which is no bootstrap binary"
+            Target::ALL.iter().any(|t| &t.file_name() == name) || zips.contains(name),
+            "{SUMS_FILE} lists {name}, which is no bootstrap binary nor scaler zip"
         );
     }
     for entry in std::fs::read_dir(&dir).unwrap() {

@@ -18,5 +18,6 @@ mod render;
 mod scale;
 mod spec;
 mod stack;
+mod stack_deploy;
 mod userdata;
 mod watch;

@@ -1,6 +1,8 @@
 //! The dist directory: one `imagekit-bootstrap` binary per target, and a `SHA256SUMS` file that
 //! vouches for each of them. `cargo xtask dist` writes it; `imagekit render`/`build` read it and
 //! refuse any binary whose checksum does not match, so an altered binary never reaches an AMI.
+//! It also holds the scaler's Lambda zips (the static `imagekit` binary as `bootstrap`, one per
+//! Lambda architecture), listed in the same `SHA256SUMS`; `imagekit stack deploy` uploads them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -57,6 +59,33 @@ impl Target {
             ""
         };
         format!("imagekit-bootstrap-{}{exe}", self.triple())
+    }
+}
+
+/// The name of the one file in a scaler zip: Lambda's `provided.*` runtimes run `bootstrap`.
+pub const SCALER_ENTRY: &str = "bootstrap";
+
+/// The scaler's Lambda zip for a Lambda architecture (`x86_64` or `arm64`, as the function's
+/// `Architectures` names them), in the dist directory.
+pub fn scaler_zip_name(lambda_arch: LambdaArch) -> String {
+    format!("imagekit-scaler-{}.zip", lambda_arch.target().triple())
+}
+
+/// Lambda's two architectures, and the static target each one's binary is built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LambdaArch {
+    X86_64,
+    Arm64,
+}
+
+impl LambdaArch {
+    pub const ALL: [LambdaArch; 2] = [LambdaArch::X86_64, LambdaArch::Arm64];
+
+    pub fn target(self) -> Target {
+        match self {
+            LambdaArch::X86_64 => Target::X86_64LinuxMusl,
+            LambdaArch::Arm64 => Target::Aarch64LinuxMusl,
+        }
     }
 }
 
@@ -236,5 +265,9 @@ mod tests {
             "imagekit-bootstrap-aarch64-unknown-linux-musl"
         );
         assert_eq!(Target::ALL.iter().filter(|t| t.builds_here()).count(), 3);
+        assert_eq!(
+            scaler_zip_name(LambdaArch::Arm64),
+            "imagekit-scaler-aarch64-unknown-linux-musl.zip"
+        );
     }
 }

@@ -133,10 +133,32 @@ pub enum StackCommand {
     /// by flags (--name, --os, ...), or agent-aws-stack's config.json (--stack-config). The
     /// template's parameters are only what deploy knows: the image and the scaler's code.
     Render(Box<StackRenderArgs>),
+    /// Create or update each stack through a change set: show it, ask, execute it and wait.
+    ///
+    /// First the token parameter must exist. The image is resolved in the stack's region (an
+    /// ami- id, the newest image imagekit built for { variant = ID }, or { ssm = PATH }), and the
+    /// scaler's zip goes to the account's artifacts bucket (created if missing, kept on destroy)
+    /// under a key derived from its contents. An unchanged stack executes nothing. Updates roll
+    /// by attrition: a new launch template version for new instances; running ones finish their
+    /// job. On a terminal it asks before executing; without one, --yes is required. After each
+    /// deploy the group's AZ rebalancing is suspended.
+    Deploy(Box<StackDeployArgs>),
+    /// Show each stack's change set (the full create for a new stack) and delete it: nothing
+    /// is executed, nothing is left behind.
+    Diff(Box<StackDiffArgs>),
+    /// Delete a stack and wait. Refuses while any instance is in service, unless --force.
+    ///
+    /// The artifacts bucket and a cache bucket the stack created are kept. On a terminal it asks
+    /// first; without one, --yes is required.
+    Destroy(StackDestroyArgs),
+    /// imagekit's stacks in a region: agent kind, image, group size (desired / in service), and
+    /// whether the scaler is on.
+    List(StackListArgs),
 }
 
+/// Where the stacks come from: the file, one stack from flags, or agent-aws-stack's config.
 #[derive(Debug, Args)]
-pub struct StackRenderArgs {
+pub struct StackSourceArgs {
     /// The file holding the [[stack]] tables [default: ./imagekit.toml].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -149,6 +171,15 @@ pub struct StackRenderArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     pub stack_config: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub flags: StackFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct StackRenderArgs {
+    #[command(flatten)]
+    pub source: StackSourceArgs,
+
     /// Write DIR/<stack>.json for every stack instead of printing one.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -157,9 +188,87 @@ pub struct StackRenderArgs {
     /// rendered now.
     #[arg(long, value_name = "DIR", conflicts_with = "out")]
     pub check: Option<PathBuf>,
+}
+
+/// Where the scaler's code comes from, for deploy and diff.
+#[derive(Debug, Args)]
+pub struct ScalerCodeArgs {
+    /// The scaler's Lambda zip [default: DIST/imagekit-scaler-<target>.zip for the stack's
+    /// scaler arch, built by `cargo xtask dist`].
+    #[arg(long, value_name = "PATH")]
+    pub scaler_zip: Option<PathBuf>,
+
+    /// The dist directory of `cargo xtask dist`.
+    #[arg(long, value_name = "DIR", default_value = imagekit_core::dist::DEFAULT_DIR)]
+    pub dist_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StackDeployArgs {
+    #[command(flatten)]
+    pub source: StackSourceArgs,
+
+    /// Execute without asking (required without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Show the change set, then delete it: nothing is executed or uploaded.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
 
     #[command(flatten)]
-    pub flags: StackFlags,
+    pub code: ScalerCodeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StackDiffArgs {
+    #[command(flatten)]
+    pub source: StackSourceArgs,
+
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    #[command(flatten)]
+    pub code: ScalerCodeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StackDestroyArgs {
+    /// The stack to delete (its [[stack]] name).
+    #[arg(value_name = "STACK")]
+    pub name: String,
+
+    /// The stack's region [default: the environment's region].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Delete even while instances are in service: their jobs are cut off.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Delete without asking (required without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StackListArgs {
+    /// The region to list [default: the environment's region].
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Print one JSON document on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Shared variant flags, flattened into both `render` and `build`.

@@ -41,7 +41,7 @@ pub fn dispatch(command: Command, printer: &Printer) -> anyhow::Result<ExitStatu
 
 /// How the subcommand's results are written: its `--json`, where it has one.
 pub fn format_of(command: &Command) -> Format {
-    use crate::cli::ImagesCommand;
+    use crate::cli::{ImagesCommand, StackCommand};
     let json = match command {
         Command::Build(args) => args.json,
         Command::Images {
@@ -52,11 +52,17 @@ pub fn format_of(command: &Command) -> Format {
         } => args.json,
         Command::Scale(args) => args.json,
         Command::Doctor(args) => args.json,
+        Command::Stack { command } => match command {
+            StackCommand::Deploy(args) => args.json,
+            StackCommand::Diff(args) => args.json,
+            StackCommand::Destroy(args) => args.json,
+            StackCommand::List(args) => args.json,
+            StackCommand::Render(_) => false,
+        },
         Command::Version
         | Command::Render(_)
         | Command::Userdata(_)
         | Command::IamPolicy { .. }
-        | Command::Stack { .. }
         | Command::Completions { .. }
         | Command::Man { .. } => false,
     };

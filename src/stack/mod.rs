@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod agent_aws_stack;
 mod cache;
+pub mod deploy;
 pub mod file;
 pub mod fleet;
 mod group;
@@ -30,6 +31,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::exit::UsageError;
+
+/// A stack name as `[[stack]]` takes it: also what `destroy` checks before any AWS call.
+pub fn check_name(name: &str) -> Result<(), UsageError> {
+    rules::stack_name(name).map_err(UsageError::new)
+}
 
 use file::StackTable;
 use origin::Origin;

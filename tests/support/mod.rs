@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod dist;
 pub mod fleet;
 pub mod moto;
+pub mod moto_api;
 pub mod moto_iam;
 
 // The stand-ins live in their own dev-only crate, which the examples share.

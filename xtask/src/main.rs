@@ -1,7 +1,9 @@
 //! `cargo xtask dist`: builds the release `imagekit-bootstrap` for every target that links on
-//! Linux, copies each to `dist/imagekit-bootstrap-<target>[.exe]` and writes `dist/SHA256SUMS`.
-//! macOS binaries (built and signed on a macOS runner) may be dropped into `dist/` with their
-//! checksums; they are verified and kept.
+//! Linux, copies each to `dist/imagekit-bootstrap-<target>[.exe]`, builds the static `imagekit`
+//! for both Lambda architectures and zips each as `bootstrap` into
+//! `dist/imagekit-scaler-<target>.zip` (what `imagekit stack deploy` uploads), and writes
+//! `dist/SHA256SUMS`. macOS binaries (built and signed on a macOS runner) may be dropped into
+//! `dist/` with their checksums; they are verified and kept.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use imagekit_core::atomic;
-use imagekit_core::dist::{self, Sums, Target, SUMS_FILE};
+use imagekit_core::dist::{self, LambdaArch, Sums, Target, SCALER_ENTRY, SUMS_FILE};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask")]
@@ -88,7 +90,9 @@ fn run_dist(root: &Path, out: &Path) -> Result<()> {
         .into_iter()
         .filter(|t| t.builds_here())
         .collect();
-    let built = build(root, &targets)?;
+    let built = build(root, &BOOTSTRAP, &targets)?;
+    let lambda_targets: Vec<Target> = LambdaArch::ALL.iter().map(|a| a.target()).collect();
+    let scalers = build(root, &SCALER, &lambda_targets)?;
 
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let previous = Sums::read(out)?;
@@ -98,6 +102,16 @@ fn run_dist(root: &Path, out: &Path) -> Result<()> {
         let dest = out.join(target.file_name());
         copy_atomic(exe, &dest)?;
         sums.0.insert(target.file_name(), dist::sha256_file(&dest)?);
+    }
+    for arch in LambdaArch::ALL {
+        let (_, exe) = scalers
+            .iter()
+            .find(|(t, _)| *t == arch.target())
+            .expect("build checked every target");
+        let name = dist::scaler_zip_name(arch);
+        let dest = out.join(&name);
+        write_zip(exe, &dest)?;
+        sums.0.insert(name, dist::sha256_file(&dest)?);
     }
 
     for target in Target::ALL.into_iter().filter(|t| !t.builds_here()) {
@@ -117,25 +131,50 @@ fn run_dist(root: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// One `cargo build --release` for all targets (one lock, one job queue), returning each
-/// target's executable as cargo reports it.
-fn build(root: &Path, targets: &[Target]) -> Result<Vec<(Target, PathBuf)>> {
+/// A binary `dist` builds, and the cargo profile it is built with.
+struct Build {
+    package: &'static str,
+    bin: &'static str,
+    profile: &'static str,
+}
+
+const BOOTSTRAP: Build = Build {
+    package: "imagekit-bootstrap",
+    bin: "imagekit-bootstrap",
+    profile: "release",
+};
+
+/// The scaler's Lambda binary: the `lambda` profile (release with thin LTO and parallel
+/// codegen; see the workspace Cargo.toml), since the SDK-heavy imagekit built with fat LTO in
+/// one codegen unit, twice, would dominate `dist`'s time.
+const SCALER: Build = Build {
+    package: "imagekit",
+    bin: "imagekit",
+    profile: "lambda",
+};
+
+/// One `cargo build` for all targets (one lock, one job queue), returning each target's
+/// executable as cargo reports it.
+fn build(root: &Path, what: &Build, targets: &[Target]) -> Result<Vec<(Target, PathBuf)>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root).args([
         "build",
-        "--release",
+        "--profile",
+        what.profile,
         "--package",
-        "imagekit-bootstrap",
+        what.package,
         "--bin",
-        "imagekit-bootstrap",
+        what.bin,
         "--message-format=json-render-diagnostics",
     ]);
     for t in targets {
         cmd.args(["--target", t.triple()]);
     }
     eprintln!(
-        "xtask: building imagekit-bootstrap (release) for {}",
+        "xtask: building {} ({}) for {}",
+        what.bin,
+        what.profile,
         targets
             .iter()
             .map(|t| t.triple())
@@ -153,7 +192,7 @@ fn build(root: &Path, targets: &[Target]) -> Result<Vec<(Target, PathBuf)>> {
         let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
             continue;
         };
-        if msg["reason"] != "compiler-artifact" || msg["target"]["name"] != "imagekit-bootstrap" {
+        if msg["reason"] != "compiler-artifact" || msg["target"]["name"] != what.bin {
             continue;
         }
         let Some(exe) = msg["executable"].as_str() else {
@@ -171,14 +210,39 @@ fn build(root: &Path, targets: &[Target]) -> Result<Vec<(Target, PathBuf)>> {
     }
     let status = child.wait().context("waiting for cargo build")?;
     if !status.success() {
-        bail!("cargo build for the dist targets failed ({status})");
+        bail!(
+            "cargo build of {} for the dist targets failed ({status})",
+            what.bin
+        );
     }
     for t in targets {
         if !found.iter().any(|(f, _)| f == t) {
-            bail!("cargo build reported no imagekit-bootstrap executable for {t}");
+            bail!("cargo build reported no {} executable for {t}", what.bin);
         }
     }
     Ok(found)
+}
+
+/// The Lambda zip: the binary as `bootstrap`, executable, deflated, with a fixed timestamp so
+/// the same binary gives the same zip. Written through the one atomic write.
+fn write_zip(exe: &Path, to: &Path) -> Result<()> {
+    use std::io::Write;
+    let bytes = std::fs::read(exe).with_context(|| format!("reading {}", exe.display()))?;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .unix_permissions(0o755)
+        .last_modified_time(zip::DateTime::default());
+    zip.start_file(SCALER_ENTRY, options)
+        .with_context(|| format!("zipping {}", exe.display()))?;
+    zip.write_all(&bytes)
+        .with_context(|| format!("zipping {}", exe.display()))?;
+    let zipped = zip
+        .finish()
+        .with_context(|| format!("zipping {}", exe.display()))?
+        .into_inner();
+    atomic::write(to, &zipped, 0o644, None, atomic::Durability::Synced)
+        .with_context(|| format!("writing {}", to.display()))
 }
 
 /// A macOS binary dropped into `out/` is kept only with a checksum that matches it: its line in
@@ -268,6 +332,25 @@ mod tests {
         drop_binary(&dir, t, b"signed mach-O");
         let err = accept_dropped(&dir, t, &sums).unwrap_err();
         assert!(format!("{err:#}").contains("does not match"), "{err:#}");
+    }
+
+    #[test]
+    fn the_scaler_zip_holds_the_binary_as_an_executable_bootstrap_and_is_reproducible() {
+        use std::io::Read;
+        let dir = scratch("zip");
+        let exe = dir.join("imagekit");
+        std::fs::write(&exe, b"\x7fELF static imagekit").unwrap();
+        let (a, b) = (dir.join("a.zip"), dir.join("b.zip"));
+        write_zip(&exe, &a).unwrap();
+        write_zip(&exe, &b).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&a).unwrap()).unwrap();
+        assert_eq!(archive.len(), 1);
+        let mut entry = archive.by_name(SCALER_ENTRY).unwrap();
+        assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+        let mut text = Vec::new();
+        entry.read_to_end(&mut text).unwrap();
+        assert_eq!(text, b"\x7fELF static imagekit");
     }
 
     #[test]

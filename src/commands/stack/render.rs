@@ -5,29 +5,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::cli::{StackCommand, StackRenderArgs};
+use crate::cli::StackRenderArgs;
 use crate::exit::{ExitStatus, UsageError};
 use crate::printer::Printer;
 use crate::stack::{self, Rendered};
 
-pub fn run(command: &StackCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    match command {
-        StackCommand::Render(args) => render(args, printer),
-    }
-}
-
-fn render(args: &StackRenderArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let flags = args.flags.first_given().map(|first| stack::FromFlags {
-        first,
-        table: args.flags.to_table(),
-    });
-    let options = stack::Options {
-        config: args.config.clone(),
-        stack: args.stack.clone(),
-        stack_config: args.stack_config.clone(),
-        flags,
-    };
-    let (rendered, notes) = stack::render(options, &super::scale_env::ScaleCli)?;
+pub fn run(args: &StackRenderArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let (rendered, notes) = stack::render(
+        super::options(&args.source),
+        &super::super::scale_env::ScaleCli,
+    )?;
     for note in notes {
         printer.note(note);
     }
