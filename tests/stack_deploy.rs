@@ -709,11 +709,11 @@ fn bad_input_is_one_line_before_any_aws_call() {
     );
     assert_eq!(
         refused(&["deploy", "--yes"]),
-        "error: stack ci: its scaler's zip dist/imagekit-scaler-x86_64-unknown-linux-musl.zip is missing: build it with `cargo xtask dist` (or give one with --scaler-zip PATH)"
+        "error: stack ci: its scaler's zip dist/imagekit-scaler-x86_64-unknown-linux-musl.zip is missing: build it with `cargo xtask dist --scaler` (or give one with --scaler-zip PATH)"
     );
     assert_eq!(
         refused(&["diff", "--scaler-zip", "nope.zip"]),
-        "error: --scaler-zip nope.zip: no such file (`cargo xtask dist` builds one per arch into dist/)"
+        "error: --scaler-zip nope.zip: no such file (`cargo xtask dist --scaler` builds one per arch into dist/)"
     );
     config("");
     fixture_zip(&dir.path().join("s.zip"));

@@ -194,7 +194,7 @@ pub struct StackRenderArgs {
 #[derive(Debug, Args)]
 pub struct ScalerCodeArgs {
     /// The scaler's Lambda zip [default: DIST/imagekit-scaler-<target>.zip for the stack's
-    /// scaler arch, built by `cargo xtask dist`].
+    /// scaler arch, built by `cargo xtask dist --scaler`].
     #[arg(long, value_name = "PATH")]
     pub scaler_zip: Option<PathBuf>,
 

@@ -1,8 +1,9 @@
 //! `cargo xtask dist`: builds the release `imagekit-bootstrap` for every target that links on
-//! Linux, copies each to `dist/imagekit-bootstrap-<target>[.exe]`, builds the static `imagekit`
-//! for both Lambda architectures and zips each as `bootstrap` into
-//! `dist/imagekit-scaler-<target>.zip` (what `imagekit stack deploy` uploads), and writes
-//! `dist/SHA256SUMS`. macOS binaries (built and signed on a macOS runner) may be dropped into
+//! Linux, copies each to `dist/imagekit-bootstrap-<target>[.exe]`, and writes
+//! `dist/SHA256SUMS`. With `--scaler` it also builds the static `imagekit` for both Lambda
+//! architectures and zips each as `bootstrap` into `dist/imagekit-scaler-<target>.zip` (what
+//! `imagekit stack deploy` uploads); without it, zips an earlier `--scaler` run left are kept
+//! when SHA256SUMS still vouches for them. macOS binaries (built and signed on a macOS runner) may be dropped into
 //! `dist/` with their checksums; they are verified and kept.
 
 use std::io::BufRead;
@@ -28,6 +29,10 @@ enum Task {
         /// Output directory (relative to the workspace root).
         #[arg(long, default_value = dist::DEFAULT_DIR)]
         out: PathBuf,
+        /// Also build the scaler's Lambda zips (two release builds of the SDK-heavy `imagekit`:
+        /// opt-in, so the test suite's dist stays quick; `imagekit stack deploy` needs them).
+        #[arg(long)]
+        scaler: bool,
     },
     /// Write imagekit's man pages (one per command) into target/man.
     ///
@@ -42,9 +47,9 @@ enum Task {
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Task::Dist { out } => {
+        Task::Dist { out, scaler } => {
             let root = workspace_root();
-            run_dist(&root, &root.join(out))
+            run_dist(&root, &root.join(out), scaler)
         }
         Task::Man { out } => {
             let root = workspace_root();
@@ -85,14 +90,18 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn run_dist(root: &Path, out: &Path) -> Result<()> {
+fn run_dist(root: &Path, out: &Path, scaler: bool) -> Result<()> {
     let targets: Vec<Target> = Target::ALL
         .into_iter()
         .filter(|t| t.builds_here())
         .collect();
     let built = build(root, &BOOTSTRAP, &targets)?;
     let lambda_targets: Vec<Target> = LambdaArch::ALL.iter().map(|a| a.target()).collect();
-    let scalers = build(root, &SCALER, &lambda_targets)?;
+    let scalers = if scaler {
+        build(root, &SCALER, &lambda_targets)?
+    } else {
+        Vec::new()
+    };
 
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let previous = Sums::read(out)?;
@@ -104,14 +113,19 @@ fn run_dist(root: &Path, out: &Path) -> Result<()> {
         sums.0.insert(target.file_name(), dist::sha256_file(&dest)?);
     }
     for arch in LambdaArch::ALL {
-        let (_, exe) = scalers
-            .iter()
-            .find(|(t, _)| *t == arch.target())
-            .expect("build checked every target");
         let name = dist::scaler_zip_name(arch);
         let dest = out.join(&name);
-        write_zip(exe, &dest)?;
-        sums.0.insert(name, dist::sha256_file(&dest)?);
+        match scalers.iter().find(|(t, _)| *t == arch.target()) {
+            Some((_, exe)) => {
+                write_zip(exe, &dest)?;
+                sums.0.insert(name, dist::sha256_file(&dest)?);
+            }
+            None => {
+                if let Some(hash) = keep_scaler_zip(&dest, &name, &previous) {
+                    sums.0.insert(name, hash);
+                }
+            }
+        }
     }
 
     for target in Target::ALL.into_iter().filter(|t| !t.builds_here()) {
@@ -269,6 +283,19 @@ fn accept_dropped(out: &Path, target: Target, previous: &Sums) -> Result<Option<
         .with_context(|| format!("refusing the dropped {target} binary"))?;
     eprintln!("xtask: kept {} (checksum verified)", target.file_name());
     Ok(Some(hash))
+}
+
+/// A scaler zip an earlier `--scaler` run wrote, kept while SHA256SUMS still vouches for it;
+/// one it no longer matches is left out of the sums (and so refused by `stack deploy`).
+fn keep_scaler_zip(path: &Path, name: &str, previous: &Sums) -> Option<String> {
+    let expected = previous.0.get(name)?;
+    let actual = dist::sha256_file(path).ok()?;
+    if &actual != expected {
+        eprintln!("xtask: {name} no longer matches SHA256SUMS; rebuild it with --scaler");
+        return None;
+    }
+    eprintln!("xtask: kept {name} (checksum verified; --scaler rebuilds it)");
+    Some(actual)
 }
 
 /// Copies through the one atomic write, so a reader never sees a half-written binary.

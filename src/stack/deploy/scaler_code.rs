@@ -1,5 +1,5 @@
 //! The scaler's code: a Lambda zip holding the static `imagekit` binary as `bootstrap`
-//! (`cargo xtask dist` builds one per Lambda architecture), and the key it is stored under.
+//! (`cargo xtask dist --scaler` builds one per Lambda architecture), and the key it is stored under.
 //!
 //! The key is derived from the binary's contents with its git-commit slot blanked
 //! (`imagekit_bootstrap::version::mask_commit`), the same way image fingerprints treat the
@@ -49,7 +49,7 @@ pub fn locate(
         Some(path) => {
             if !path.is_file() {
                 return Err(UsageError::new(format!(
-                    "--scaler-zip {}: no such file (`cargo xtask dist` builds one per arch into dist/)",
+                    "--scaler-zip {}: no such file (`cargo xtask dist --scaler` builds one per arch into dist/)",
                     path.display()
                 )));
             }
@@ -59,14 +59,14 @@ pub fn locate(
             let path = dist_dir.join(dist::scaler_zip_name(lambda));
             if !path.is_file() {
                 return Err(UsageError::new(format!(
-                    "stack {stack}: its scaler's zip {} is missing: build it with `cargo xtask dist` (or give one with --scaler-zip PATH)",
+                    "stack {stack}: its scaler's zip {} is missing: build it with `cargo xtask dist --scaler` (or give one with --scaler-zip PATH)",
                     path.display()
                 )));
             }
             let sums = dist::Sums::read(dist_dir).map_err(|e| UsageError::new(e.to_string()))?;
             dist::verify_file(&path, &sums, &dist_dir.join(dist::SUMS_FILE)).map_err(|e| {
                 UsageError::new(format!(
-                    "stack {stack}: {e}; rebuild with `cargo xtask dist`"
+                    "stack {stack}: {e}; rebuild with `cargo xtask dist --scaler`"
                 ))
             })?;
             path
@@ -152,7 +152,7 @@ mod tests {
         assert_eq!(
             err.0,
             format!(
-                "stack ci: its scaler's zip {}/imagekit-scaler-x86_64-unknown-linux-musl.zip is missing: build it with `cargo xtask dist` (or give one with --scaler-zip PATH)",
+                "stack ci: its scaler's zip {}/imagekit-scaler-x86_64-unknown-linux-musl.zip is missing: build it with `cargo xtask dist --scaler` (or give one with --scaler-zip PATH)",
                 dir.path().display()
             )
         );
