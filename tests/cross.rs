@@ -485,7 +485,10 @@ mod windows_service_under_wine {
             "WIN32_EXIT_CODE, SERVICE_EXIT_CODE"
         );
         // The agent's whole tree is in a job object: its child, which Ctrl-C does not reach (a
-        // job's own process group), ends with it.
+        // job's own process group), ends with it. wine's processes take a moment to leave /proc.
+        wait_for("the agent's child to end", Duration::from_secs(15), || {
+            children().is_empty()
+        });
         assert_eq!(
             children(),
             Vec::<u32>::new(),

@@ -68,12 +68,19 @@ pub(super) async fn stop(
                 cause = request.cause,
                 "sent Ctrl-C to the agent's console, its graceful stop"
             );
-            let Some(grace) = graceful.grace else {
-                return child.wait().await;
+            let exited = match graceful.grace {
+                None => Some(child.wait().await),
+                Some(grace) => tokio::time::timeout(grace, child.wait()).await.ok(),
             };
-            if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+            if let Some(status) = exited {
+                // The agent is gone, not its jobs' processes (their own groups never saw the
+                // Ctrl-C): end them now, before the give-back, rather than when the job closes.
+                if let Some(Err(e)) = tree.map(|t| t.terminate()) {
+                    tracing::warn!("ending what is left of the agent's processes: {e}");
+                }
                 return status;
             }
+            let grace = graceful.grace.unwrap_or_default();
             tracing::warn!(
                 pid,
                 ?grace,
