@@ -146,6 +146,23 @@ mod tests {
         assert!(exit.stop_requested);
     }
 
+    /// As when the bootstrap itself was started as a shell's background job, which ignores
+    /// SIGINT. (No test of this crate installs a SIGINT handler, so ignoring it here for a
+    /// moment disturbs no other test; a child spawned meanwhile gets the default back anyway.)
+    #[tokio::test]
+    async fn a_stop_reaches_the_agent_even_if_the_bootstrap_ignores_its_signal() {
+        let plan = GracefulStop {
+            signal: StopSignal::Interrupt,
+            grace: None,
+        };
+        // SAFETY: no handler is installed; the previous disposition is put back below.
+        let previous = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+        let exit = supervise("exec sleep 30", plan, async { SOON }).await;
+        unsafe { libc::signal(libc::SIGINT, previous) };
+        assert_eq!(exit.status.signal(), Some(libc::SIGINT));
+        assert!(exit.stop_requested);
+    }
+
     #[tokio::test]
     async fn an_agent_that_outlasts_its_grace_is_killed() {
         let plan = GracefulStop {

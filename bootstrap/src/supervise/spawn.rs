@@ -27,10 +27,32 @@ pub(super) fn spawn(launch: &Launch<'_>) -> std::io::Result<tokio::process::Chil
         .env("LOGNAME", &launch.user.name)
         .envs(launch.env.iter().map(|(k, v)| (k, v)));
     #[cfg(unix)]
-    if !launch.user.is_current() {
-        as_user(&mut command, launch.user);
+    {
+        default_stop_signals(&mut command);
+        if !launch.user.is_current() {
+            as_user(&mut command, launch.user);
+        }
     }
     command.spawn()
+}
+
+/// The signals a graceful stop sends, back to their default action between fork and exec.
+/// Ignored dispositions survive exec: a bootstrap started with SIGINT ignored (as a shell's
+/// background job is, or by an init that ignores it) would otherwise hand that on, and the
+/// agent would never see its stop.
+#[cfg(unix)]
+fn default_stop_signals(command: &mut tokio::process::Command) {
+    // SAFETY: sigaction-based signal() is async-signal-safe; nothing else runs here.
+    unsafe {
+        command.pre_exec(|| {
+            for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGQUIT, libc::SIGHUP] {
+                if libc::signal(signal, libc::SIG_DFL) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Drops to `user` between fork and exec.
