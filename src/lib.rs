@@ -6,6 +6,7 @@
 //! [`iam`]. All output goes through one [`printer::Printer`].
 
 pub mod ami;
+pub mod az_rebalance;
 pub mod build;
 pub mod cli;
 pub mod commands;

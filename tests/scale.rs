@@ -26,7 +26,16 @@ struct Fleet {
 }
 
 impl Fleet {
+    /// A group as `imagekit stack deploy` leaves it: AZ rebalancing suspended, so the scaler's
+    /// first tick has nothing to do about it.
     async fn new(min: i32, max: i32, desired: i32) -> Fleet {
+        let fleet = Fleet::made_by_hand(min, max, desired).await;
+        fleet.moto.suspend("AZRebalance").await;
+        fleet
+    }
+
+    /// A group made by other means: AZ rebalancing still on.
+    async fn made_by_hand(min: i32, max: i32, desired: i32) -> Fleet {
         let account = Account::new();
         let moto =
             support::fleet::Fleet::create_sized(&account, "ci-agents", min, max, desired).await;
@@ -357,6 +366,80 @@ async fn dry_run_decides_but_changes_nothing() {
     assert_eq!(tick["action"], "would_raise");
     assert_eq!(tick["target"], 4);
     assert_eq!(fleet.desired().await, 1);
+}
+
+/// What moto shows: SuspendProcesses and DescribeAutoScalingGroups' SuspendedProcesses, which
+/// is all there is to AZ rebalancing's suspension (moto never rebalances, so that a suspended
+/// group keeps its instances is AWS's promise, not shown here).
+#[tokio::test]
+async fn the_first_tick_suspends_az_rebalancing_on_a_group_made_by_hand() {
+    let fleet = Fleet::made_by_hand(0, 10, 0).await;
+    assert!(fleet.moto.suspended_processes().await.is_empty());
+    let api = CiApi::start(&fleet.token);
+    api.set_queue(1, 0);
+
+    let daemon = Daemon::spawn(fleet.scale("semaphore", &api, &["--json", "--interval", "1s"]));
+    let first = daemon.next_tick();
+    assert_eq!(first["az_rebalance"], "suspended", "{first}");
+    assert_eq!(first["action"], "raise", "{first}");
+    // Once only: an operator who resumes it later on purpose is not overruled every tick.
+    let second = daemon.next_tick();
+    assert!(second.get("az_rebalance").is_none(), "{second}");
+    let (code, _, stderr) = daemon.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("AZ rebalancing"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(
+        said[0].contains(
+            "suspended AZ rebalancing on ASG ci-agents: it would end instances mid-job to even \
+             out zones"
+        ),
+        "{}",
+        said[0]
+    );
+    assert_eq!(fleet.moto.suspended_processes().await, ["AZRebalance"]);
+    assert_eq!(fleet.desired().await, 1);
+
+    // A later scaler finds it suspended and says nothing of it.
+    let out = fleet.scale("semaphore", &api, &["--once", "--json"]).run();
+    out.success();
+    assert_eq!(one_tick(&out.stdout())["az_rebalance"], "already_suspended");
+    assert_eq!(
+        out.log_messages(),
+        [
+            TOKEN_READ,
+            "INFO semaphore queue: 1 waiting, 0 running, 0 idle agent(s); 1 job(s) / 1 agent(s) \
+             per instance + overprovision 0 within [0, 10] → 1; ASG ci-agents desired 1 already \
+             matches"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_leaves_az_rebalancing_on_and_says_it_would_suspend_it() {
+    let fleet = Fleet::made_by_hand(0, 10, 0).await;
+    let api = CiApi::start(&fleet.token);
+    api.set_queue(0, 0);
+    let out = fleet
+        .scale("semaphore", &api, &["--once", "--json", "--dry-run"])
+        .run();
+    out.success();
+    assert_eq!(one_tick(&out.stdout())["az_rebalance"], "would_suspend");
+    assert_eq!(
+        out.log_messages(),
+        [
+            TOKEN_READ,
+            "INFO would suspend AZ rebalancing on ASG ci-agents (dry run): it would end instances \
+             mid-job",
+            "INFO semaphore queue: 0 waiting, 0 running, 0 idle agent(s); 0 job(s) / 1 agent(s) \
+             per instance + no spares on an empty queue within [0, 10] → 0; ASG ci-agents \
+             desired 0 already matches"
+        ]
+    );
+    assert!(fleet.moto.suspended_processes().await.is_empty());
 }
 
 /// A fault on the first tick: no change and a clear line; the next tick recovers.

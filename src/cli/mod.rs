@@ -59,7 +59,8 @@ pub enum Command {
     /// ceil(jobs / agents-per-instance) + overprovision, clamped to [min, max], and never lowers
     /// it: idle agents give their instances back themselves. With AWS_LAMBDA_RUNTIME_API set, the
     /// binary serves the Lambda runtime instead and reads these settings from the IMAGEKIT_SCALE_*
-    /// variables shown below.
+    /// variables shown below. Its first tick suspends the group's AZ rebalancing, which would end
+    /// instances mid-job (with --dry-run it only says it would).
     Scale(Box<ScaleArgs>),
     /// The fleet as CloudFormation: one stack per agent type (imagekit.toml [[stack]] tables).
     Stack {

@@ -50,7 +50,6 @@ fn policy(command: &IamPolicyCommand) -> Result<Policy, crate::exit::UsageError>
                 asg_name: asg_name.clone(),
                 kms_key: kms_key.clone(),
                 metrics_namespace: metrics_namespace.clone(),
-                suspend_processes: false,
                 lambda_log_group: None,
             },
         ),

@@ -1,5 +1,6 @@
-//! The scaler's policy (`imagekit scale`): read its CI token, read and raise one ASG, publish
-//! its metrics under one namespace.
+//! The scaler's policy (`imagekit scale`): read its CI token, read and raise one ASG, suspend
+//! its AZ rebalancing (the scaler's first tick does, [`crate::az_rebalance`]), publish its
+//! metrics under one namespace.
 
 use super::scope::{self, Scope};
 use super::{Policy, Statement};
@@ -12,8 +13,6 @@ pub struct ScalerOptions {
     /// ARN or key id.
     pub kms_key: Option<String>,
     pub metrics_namespace: String,
-    /// Also suspend the group's processes: AZ rebalancing terminates instances mid-job.
-    pub suspend_processes: bool,
     /// As a Lambda: the function's own log group, which exists already.
     pub lambda_log_group: Option<String>,
 }
@@ -61,6 +60,11 @@ pub fn policy(scope: &Scope, opts: &ScalerOptions) -> Result<Policy, UsageError>
             ["autoscaling:SetDesiredCapacity"],
             scope::asg_arns(scope, &opts.asg_name),
         ),
+        Statement::allow(
+            "SuspendAzRebalancing",
+            [crate::az_rebalance::ACTION],
+            scope::asg_arns(scope, &opts.asg_name),
+        ),
         // PutMetricData has no resource-level scope; the namespace condition bounds it.
         Statement::allow("PublishScalerMetrics", ["cloudwatch:PutMetricData"], ["*"]).when(
             "StringEquals",
@@ -68,13 +72,6 @@ pub fn policy(scope: &Scope, opts: &ScalerOptions) -> Result<Policy, UsageError>
             [ns.clone()],
         ),
     ];
-    if opts.suspend_processes {
-        statements.push(Statement::allow(
-            "SuspendAzRebalancing",
-            ["autoscaling:SuspendProcesses"],
-            scope::asg_arns(scope, &opts.asg_name),
-        ));
-    }
     if let Some(group) = &opts.lambda_log_group {
         statements.push(Statement::allow(
             "WriteOwnLogGroup",

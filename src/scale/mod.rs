@@ -4,7 +4,8 @@
 //! reads the group, decides with [`decision::decide`], and raises the desired capacity when the
 //! queue needs more. It never lowers it: instances leave on their own when idle. Each tick logs
 //! one line saying what it saw, what it decided and why; `--json` adds one JSON object per tick
-//! on stdout.
+//! on stdout. The first tick that reads the group also suspends its AZ rebalancing
+//! ([`crate::az_rebalance`]), for groups that `imagekit stack deploy` did not make.
 
 pub mod buildkite;
 pub mod circleci;
@@ -44,6 +45,23 @@ pub struct Group {
     /// The bootstrap's failed-start mark, when the group has one.
     #[serde(skip)]
     pub failed_start: Option<imagekit_core::failed_start::Mark>,
+    /// Whether the group's AZ rebalancing is suspended.
+    #[serde(skip)]
+    pub az_rebalance_suspended: bool,
+}
+
+/// What the first tick found, or did, about the group's AZ rebalancing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AzRebalance {
+    /// It was suspended already (by `imagekit stack deploy`, or by hand).
+    AlreadySuspended,
+    /// This tick suspended it.
+    Suspended,
+    /// It was on, and `--dry-run` left it on.
+    WouldSuspend,
+    /// SuspendProcesses failed; the next tick tries again.
+    Failed,
 }
 
 /// What a tick did.
@@ -84,6 +102,13 @@ pub struct TickReport {
     /// Why `--metrics` could not publish, if it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_error: Option<String>,
+    /// The group's AZ rebalancing, on the tick that looked at it (the first that read the group,
+    /// or each until SuspendProcesses succeeds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub az_rebalance: Option<AzRebalance>,
+    /// Why SuspendProcesses failed, if it did. The scaling itself goes on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub az_rebalance_error: Option<String>,
     /// Whether the tick read everything it needed and carried out its decision.
     pub ok: bool,
     /// The time until the next tick: `--interval`, or longer when the CI API asks for it.
@@ -100,6 +125,9 @@ pub struct Scaler {
     source: Box<dyn QueueSource>,
     autoscaling: aws_sdk_autoscaling::Client,
     metrics: Option<metrics::Publisher>,
+    /// Whether a tick has seen the group's AZ rebalancing suspended (or left it on, dry run):
+    /// only once, so an operator who resumes it on purpose is not overruled every minute.
+    az_rebalance_seen: bool,
 }
 
 impl Scaler {
@@ -140,6 +168,7 @@ impl Scaler {
             settings,
             source,
             metrics,
+            az_rebalance_seen: false,
         }
     }
 
@@ -173,6 +202,8 @@ impl Scaler {
             reason: String::new(),
             error: None,
             metrics_error: None,
+            az_rebalance: None,
+            az_rebalance_error: None,
             ok: false,
             interval_ms: 0,
             tick_ms: 0.0,
@@ -187,7 +218,10 @@ impl Scaler {
                     Err(q) => format!("{q}; {err}"),
                 });
             }
-            Ok(group) => self.decide_and_act(group, &queue, &mut report).await,
+            Ok(group) => {
+                self.suspend_az_rebalance(&group, &mut report).await;
+                self.decide_and_act(group, &queue, &mut report).await;
+            }
         }
         if let (Some(publisher), Ok(q)) = (&self.metrics, &queue) {
             // Metrics are for people; a failure to publish them never fails the scaling.
@@ -255,6 +289,33 @@ impl Scaler {
                 }
             },
         }
+    }
+
+    /// Until a tick has seen it suspended: suspends the group's AZ rebalancing (a dry run only
+    /// reports it). A failure is reported and retried on the next tick; it never holds up the
+    /// scaling.
+    async fn suspend_az_rebalance(&mut self, group: &Group, report: &mut TickReport) {
+        if self.az_rebalance_seen {
+            return;
+        }
+        let outcome = if group.az_rebalance_suspended {
+            AzRebalance::AlreadySuspended
+        } else if self.settings.dry_run {
+            AzRebalance::WouldSuspend
+        } else {
+            match crate::az_rebalance::suspend(&self.autoscaling, &self.settings.asg).await {
+                Ok(()) => AzRebalance::Suspended,
+                Err(failure) => {
+                    report.az_rebalance_error = Some(format!(
+                        "suspending AZ rebalancing on ASG {}: {failure}",
+                        self.settings.asg
+                    ));
+                    AzRebalance::Failed
+                }
+            }
+        };
+        self.az_rebalance_seen = outcome != AzRebalance::Failed;
+        report.az_rebalance = Some(outcome);
     }
 
     /// Why a raise waits: the group's instances keep failing to start an agent (the
@@ -348,6 +409,7 @@ impl Scaler {
             min: count(group.min_size()),
             max: count(group.max_size()),
             failed_start,
+            az_rebalance_suspended: crate::az_rebalance::is_suspended(group),
         })
     }
 
@@ -413,6 +475,7 @@ pub fn emit(report: &TickReport, printer: &Printer) {
         .as_deref()
         .map(|e| format!("; metrics not published: {e}"))
         .unwrap_or_default();
+    emit_az_rebalance(report);
     match &report.error {
         None if report.metrics_error.is_some() => tracing::warn!(
             asg = %report.asg,
@@ -442,6 +505,27 @@ pub fn emit(report: &TickReport, printer: &Printer) {
     if printer.is_json() {
         // A daemon keeps ticking when nobody reads its stdout any more.
         let _ = printer.json_line(report);
+    }
+}
+
+/// The first tick's AZ-rebalancing line, when it did or found something worth saying.
+fn emit_az_rebalance(report: &TickReport) {
+    let asg = &report.asg;
+    match (report.az_rebalance, &report.az_rebalance_error) {
+        (Some(AzRebalance::Suspended), _) => tracing::info!(
+            asg = %asg,
+            "suspended AZ rebalancing on ASG {asg}: it would end instances mid-job to even out zones"
+        ),
+        (Some(AzRebalance::WouldSuspend), _) => tracing::info!(
+            asg = %asg,
+            "would suspend AZ rebalancing on ASG {asg} (dry run): it would end instances mid-job"
+        ),
+        (Some(AzRebalance::Failed), Some(error)) => tracing::warn!(
+            asg = %asg,
+            "{error}; the next tick tries again (the scaler's policy grants {})",
+            crate::az_rebalance::ACTION
+        ),
+        _ => {}
     }
 }
 

@@ -60,8 +60,7 @@ pub fn instance_policy(spec: &StackSpec) -> Result<Policy, UsageError> {
     )
 }
 
-/// The scaler's policy, as `iam-policy scaler` builds it, plus AZ-rebalancing suspension and
-/// its own log group.
+/// The scaler's policy, as `iam-policy scaler` builds it, plus its own log group.
 pub fn scaler_policy(spec: &StackSpec, scaler: &Scaler) -> Result<Policy, UsageError> {
     let shares_token = scaler.options.token_parameter == spec.token_parameter;
     crate::iam::scaler::policy(
@@ -71,7 +70,6 @@ pub fn scaler_policy(spec: &StackSpec, scaler: &Scaler) -> Result<Policy, UsageE
             asg_name: spec.name.clone(),
             kms_key: spec.token_kms_key.clone().filter(|_| shares_token),
             metrics_namespace: scaler.options.metrics_namespace.clone(),
-            suspend_processes: true,
             lambda_log_group: Some(scaler_log_group(spec)),
         },
     )

@@ -111,6 +111,27 @@ impl Fleet {
         self.group().await.desired_capacity().unwrap()
     }
 
+    /// The processes the group has suspended (`AZRebalance`, ...).
+    pub async fn suspended_processes(&self) -> Vec<String> {
+        self.group()
+            .await
+            .suspended_processes()
+            .iter()
+            .filter_map(|p| p.process_name().map(str::to_string))
+            .collect()
+    }
+
+    /// Suspends `process` on the group, as `imagekit stack deploy` does for AZ rebalancing.
+    pub async fn suspend(&self, process: &str) {
+        asg_client(&self.account)
+            .suspend_processes()
+            .auto_scaling_group_name(&self.asg_name)
+            .scaling_processes(process)
+            .send()
+            .await
+            .expect("moto SuspendProcesses");
+    }
+
     /// The EC2 state of an instance ("running", "terminated", ...).
     pub async fn ec2_state(&self, instance_id: &str) -> String {
         let out = self

@@ -6,8 +6,9 @@
 //! [`aws`] holds the clients of one region; [`token`], [`image`], [`scaler_code`] and
 //! [`artifacts`] prepare a deploy's inputs; [`change_set`] creates, reads and removes change
 //! sets and [`changes`] shows them; [`wait`] follows a stack to a settled state and
-//! [`failures`] reads why it failed; [`rebalance`] suspends AZ rebalancing. [`run`] puts one
-//! stack's deploy or diff together; [`destroy`] and [`list`] are their own commands.
+//! [`failures`] reads why it failed; [`run`] puts one stack's deploy or diff together (and
+//! suspends AZ rebalancing, [`crate::az_rebalance`]); [`destroy`] and [`list`] are their own
+//! commands.
 
 pub mod artifacts;
 pub mod aws;
@@ -17,7 +18,6 @@ pub mod destroy;
 pub mod failures;
 pub mod image;
 pub mod list;
-pub mod rebalance;
 pub mod resources;
 pub mod run;
 pub mod scaler_code;

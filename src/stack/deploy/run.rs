@@ -13,7 +13,7 @@ use super::image::{self, ImageError};
 use super::scaler_code::ScalerCode;
 use super::token::{self, TokenError};
 use super::wait::{self, Settled, WaitError};
-use super::{rebalance, resources, Aws};
+use super::{resources, Aws};
 use crate::confirm::Confirm;
 use crate::printer::Printer;
 use crate::stack::file::ImageRef;
@@ -294,6 +294,6 @@ async fn suspend_rebalance(aws: &Aws, stack: &str) -> Result<String, AwsFailure>
         .get(ids::GROUP)
         .cloned()
         .unwrap_or_else(|| stack.to_string());
-    rebalance::suspend(aws, &group).await?;
+    crate::az_rebalance::suspend(&aws.autoscaling, &group).await?;
     Ok(group)
 }
