@@ -275,7 +275,7 @@ impl CwMachine {
             "{line}"
         );
         assert_eq!(self.installed(), None, "a refused package was installed");
-        line[head.len()..].to_string()
+        line[head.len()..line.len() - "; not installing it".len()].to_string()
     }
 }
 
