@@ -584,7 +584,7 @@ mod windows_service_under_wine {
     }
 
     /// The log's JSON lines whose `key` is `value`.
-    fn lines_with<'a>(log: &'a str, key: &str, value: &str) -> Vec<serde_json::Value> {
+    fn lines_with(log: &str, key: &str, value: &str) -> Vec<serde_json::Value> {
         log.lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter(|v| v[key].as_str() == Some(value))
