@@ -30,7 +30,7 @@ build {
   # The last script resets EC2Launch v2 and runs sysprep; Packer then stops the instance.
   provisioner "powershell" {
     scripts          = [for s in var.scripts : "${path.root}/${s}"]
-    environment_vars = ["IMAGEKIT_AGENT_VERSION=${var.agent_version}", "IMAGEKIT_TOOLBOX_VERSION=${var.toolbox_version}", "IMAGEKIT_BOOTSTRAP_SHA256=${var.bootstrap_sha256}"]
+    environment_vars = ["IMAGEKIT_AGENT_VERSION=${var.agent_version}", "IMAGEKIT_TOOLBOX_VERSION=${var.toolbox_version}", "IMAGEKIT_BOOTSTRAP_SHA256=${var.bootstrap_sha256}", "IMAGEKIT_CLOUDWATCH_AGENT_VERSION=${var.cloudwatch_agent_version}", "IMAGEKIT_CLOUDWATCH_AGENT_SIGNER=${var.cloudwatch_agent_signer}"]
   }
 {%- endif %}
 }

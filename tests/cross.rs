@@ -317,9 +317,10 @@ async fn windows_exe_boots_end_to_end_under_wine() {
 }
 
 /// The Windows service under wine's Service Control Manager: `run --service` reports Running and
-/// starts the agent; a service stop stops the agent, gives the instance back, and the service
-/// reports Stopped with run's exit code.
+/// starts the agent; a service stop, or a spot notice in the metadata, stops the agent
+/// gracefully, gives the instance back, and the service reports Stopped with run's exit code.
 mod windows_service_under_wine {
+    use std::path::PathBuf;
     use std::time::{Duration, Instant};
 
     use crate::support::dist::{standin_agent_exe, wine_path, PrivateWine, WineExe};
@@ -329,6 +330,9 @@ mod windows_service_under_wine {
 
     const SERVICE: &str = "imagekit-bootstrap";
     const TOKEN: &str = "sem-agent-tok-winsvc-41d8e2c7b95a";
+    /// SERVICE_STOPPED and SERVICE_RUNNING, as `sc query` prints STATE.
+    const STOPPED: u32 = 1;
+    const RUNNING: u32 = 4;
 
     /// STATE, WIN32_EXIT_CODE and SERVICE_EXIT_CODE from `sc query`.
     fn query(wine: &PrivateWine) -> (u32, u32, u32) {
@@ -371,83 +375,141 @@ mod windows_service_under_wine {
             .collect()
     }
 
-    /// Long by design: one Windows service's life under wine, from install to stop and its report.
-    #[tokio::test(flavor = "multi_thread")]
-    async fn service_stop_stops_the_agent_gives_the_instance_back_and_reports_stopped() {
-        let account = Account::new();
-        let fleet = Fleet::create(&account, "winsvc", 2).await;
-        fleet.put_secure("/imagekit/agent-token", TOKEN).await;
-        let instance_id = fleet.instance_ids().await[0].clone();
-        let imds = ImdsServer::start();
-        let mut meta = InstanceMeta::new(&instance_id, &account);
-        meta.asg_tag = Some("winsvc".into());
-        imds.add(meta);
+    /// One instance of a fleet of 2 in moto, booted as the image boots it: the bootstrap exe
+    /// installed as a service in a private wine, started, its agent (the stand-in) running with
+    /// a child, as a job's command would be.
+    struct Service {
+        /// First, so that it is dropped first: its wineserver ends before the exe's directory
+        /// goes.
+        wine: PrivateWine,
+        fleet: Fleet,
+        instance_id: String,
+        imds: ImdsServer,
+        /// The exe and the agent's directory live here.
+        _exe: WineExe,
+        agent_dir: PathBuf,
+        /// What the agent recorded of its argv when it started.
+        argv: String,
+    }
 
-        let exe = WineExe::new(true);
-        let agent_dir = exe.dir.path().join("agent");
-        std::fs::create_dir_all(&agent_dir).unwrap();
-        std::fs::copy(standin_agent_exe(), agent_dir.join("agent.exe")).unwrap();
-        let config = exe.dir.path().join("config.json");
-        let doc = serde_json::json!({
-            "endpoint": "example.semaphoreci.com",
-            "token_parameter": "/imagekit/agent-token",
-            "agent_dir": wine_path(&agent_dir),
-            "boot_timeout": 30,
-            // Never used in an ASG; harmless if it were.
-            "poweroff_command": ["C:\\windows\\system32\\cmd.exe", "/c", "exit", "0"],
-        });
-        std::fs::write(&config, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    impl Service {
+        /// Starts the service for the fleet `name`, whose instance's market is `market`, with
+        /// `extra` added to the config file; returns once the agent and its child run.
+        async fn start(name: &str, market: &str, extra: serde_json::Value) -> Service {
+            let account = Account::new();
+            let fleet = Fleet::create(&account, name, 2).await;
+            fleet.put_secure("/imagekit/agent-token", TOKEN).await;
+            let instance_id = fleet.instance_ids().await[0].clone();
+            let imds = ImdsServer::start();
+            let mut meta = InstanceMeta::new(&instance_id, &account);
+            meta.asg_tag = Some(name.into());
+            meta.life_cycle = market.into();
+            imds.add(meta);
 
-        // A service gets the system environment only: that is where the endpoints go.
-        let wine = PrivateWine::new(&[
-            (
-                "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-                &imds.endpoint_for(&instance_id),
-            ),
-            ("AWS_ENDPOINT_URL", &account.endpoint),
-            // The stand-in agent runs until stopped, as a real one waits for jobs, with a child
-            // process as a job's command would be.
-            ("STANDIN_HOLD", "1"),
-            ("STANDIN_CHILD", "1"),
-        ]);
-        // The image's command line (packer/scripts/windows/05-bootstrap-service.ps1), plus a
-        // config file.
-        let bin_path = format!(
-            "\"{}\" run --service --config {}",
-            wine_path(&exe.exe).display(),
-            wine_path(&config).display()
-        );
-        wine.sc(&["create", SERVICE, "binPath=", &bin_path])
-            .success();
-        assert_eq!(query(&wine).0, 1, "a new service is stopped");
+            let exe = WineExe::new(true);
+            let agent_dir = exe.dir.path().join("agent");
+            std::fs::create_dir_all(&agent_dir).unwrap();
+            std::fs::copy(standin_agent_exe(), agent_dir.join("agent.exe")).unwrap();
+            let config = exe.dir.path().join("config.json");
+            let mut doc = serde_json::json!({
+                "endpoint": "example.semaphoreci.com",
+                "token_parameter": "/imagekit/agent-token",
+                "agent_dir": wine_path(&agent_dir),
+                "boot_timeout": 30,
+                // Never used in an ASG; harmless if it were.
+                "poweroff_command": ["C:\\windows\\system32\\cmd.exe", "/c", "exit", "0"],
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                doc[k.as_str()] = v.clone();
+            }
+            std::fs::write(&config, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
 
-        wine.sc(&["start", SERVICE]).success();
-        let started = agent_dir.join("record").join("argv");
-        wait_for("the agent to start", Duration::from_secs(90), || {
-            started.is_file()
-        });
-        let (state, _, _) = query(&wine);
-        assert_eq!(
-            state, 4,
-            "the service is not RUNNING once the agent has started"
-        );
-        let record = std::fs::read_to_string(&started).unwrap();
-        let config_yaml = wine_path(&agent_dir.join("config.yaml"));
-        assert_eq!(
-            record.lines().collect::<Vec<_>>(),
-            ["start", "--config-file", config_yaml.to_str().unwrap()],
-            "{record}"
-        );
-        let agent_exe = wine_path(&agent_dir.join("agent.exe"));
-        let agent_exe = agent_exe.to_str().unwrap();
-        let child_pid = agent_dir.join("record").join("child-pid");
-        wait_for(
-            "the agent's child to start",
-            Duration::from_secs(30),
-            || child_pid.is_file(),
-        );
-        let children = || -> Vec<u32> {
-            processes_naming(agent_exe)
+            // A service gets the system environment only: that is where the endpoints go.
+            let wine = PrivateWine::new(&[
+                (
+                    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+                    &imds.endpoint_for(&instance_id),
+                ),
+                ("AWS_ENDPOINT_URL", &account.endpoint),
+                // The stand-in agent runs until stopped, as a real one waits for jobs, with a
+                // child process as a job's command would be.
+                ("STANDIN_HOLD", "1"),
+                ("STANDIN_CHILD", "1"),
+            ]);
+            // The image's command line (packer/scripts/windows/05-bootstrap-service.ps1), plus
+            // a config file.
+            let bin_path = format!(
+                "\"{}\" run --service --config {}",
+                wine_path(&exe.exe).display(),
+                wine_path(&config).display()
+            );
+            wine.sc(&["create", SERVICE, "binPath=", &bin_path])
+                .success();
+            assert_eq!(query(&wine).0, STOPPED, "a new service is stopped");
+
+            wine.sc(&["start", SERVICE]).success();
+            let started = agent_dir.join("record").join("argv");
+            wait_for("the agent to start", Duration::from_secs(90), || {
+                started.is_file()
+            });
+            let (state, _, _) = query(&wine);
+            assert_eq!(
+                state, RUNNING,
+                "the service is not RUNNING once the agent has started"
+            );
+            let argv = std::fs::read_to_string(&started).unwrap();
+            let config_yaml = wine_path(&agent_dir.join("config.yaml"));
+            assert_eq!(
+                argv.lines().collect::<Vec<_>>(),
+                ["start", "--config-file", config_yaml.to_str().unwrap()],
+                "{argv}"
+            );
+            let child_pid = agent_dir.join("record").join("child-pid");
+            wait_for(
+                "the agent's child to start",
+                Duration::from_secs(30),
+                || child_pid.is_file(),
+            );
+            let service = Service {
+                wine,
+                fleet,
+                instance_id,
+                imds,
+                _exe: exe,
+                agent_dir,
+                argv,
+            };
+            assert_eq!(
+                service.children().len(),
+                1,
+                "the agent's child runs while the service runs"
+            );
+            assert!(
+                service.processes().len() >= 2,
+                "no running agent.exe while the service runs"
+            );
+            assert!(service
+                .fleet
+                .instance_ids()
+                .await
+                .contains(&service.instance_id));
+            service
+        }
+
+        fn agent_exe(&self) -> String {
+            wine_path(&self.agent_dir.join("agent.exe"))
+                .to_string_lossy()
+                .into_owned()
+        }
+
+        /// The agent's processes: itself and its child.
+        fn processes(&self) -> Vec<u32> {
+            processes_naming(&self.agent_exe())
+        }
+
+        /// The agent's child (`agent.exe child`).
+        fn children(&self) -> Vec<u32> {
+            self.processes()
                 .into_iter()
                 .filter(|pid| {
                     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -455,58 +517,150 @@ mod windows_service_under_wine {
                         .unwrap_or(false)
                 })
                 .collect()
-        };
-        assert_eq!(
-            children().len(),
-            1,
-            "the agent's child runs while the service runs"
-        );
-        assert!(
-            processes_naming(agent_exe).len() >= 2,
-            "no running {agent_exe} while the service runs"
-        );
-        assert!(fleet.instance_ids().await.contains(&instance_id));
+        }
 
-        wine.sc(&["stop", SERVICE]).success();
-        wait_for("the service to stop", Duration::from_secs(90), || {
-            query(&wine).0 == 1
-        });
-        let (_, win32, specific) = query(&wine);
-        // The stop reached the agent as the Ctrl-C on the console the bootstrap gave itself
-        // (a service has none), and it took its own graceful path: its shutdown hook with
-        // INTERRUPTED, which gives the instance back without a decrement, and a clean exit.
-        assert!(
-            agent_dir.join("record").join("interrupted").is_file(),
-            "the agent was not asked to stop gracefully: no Ctrl-C reached it"
-        );
+        /// Waits for the service to report Stopped; its WIN32_EXIT_CODE and SERVICE_EXIT_CODE.
+        fn wait_stopped(&self) -> (u32, u32) {
+            wait_for("the service to stop", Duration::from_secs(90), || {
+                query(&self.wine).0 == STOPPED
+            });
+            let (_, win32, specific) = query(&self.wine);
+            (win32, specific)
+        }
+
+        /// The agent took its own graceful path: the Ctrl-C on the console the bootstrap gave
+        /// itself (a service has none) reached it, and it ran its shutdown hook with
+        /// INTERRUPTED and exited. The agent itself has ended. What wine cannot show: that the
+        /// job object ends the agent's child (a job's own process group, which Ctrl-C does not
+        /// reach). Under wine 8 the child outlived TerminateJobObject in most runs here (three
+        /// of four, 15 s later), so this asserts only that the agent's own process is gone; the
+        /// job object's limits are Windows' to honour (bootstrap/src/supervise/tree.rs).
+        fn assert_agent_stopped_gracefully(&self) {
+            assert!(
+                self.agent_dir.join("record").join("interrupted").is_file(),
+                "the agent was not asked to stop gracefully: no Ctrl-C reached it"
+            );
+            let agent_ended = || {
+                let children = self.children();
+                self.processes()
+                    .into_iter()
+                    .all(|pid| children.contains(&pid))
+            };
+            wait_for("the agent to end", Duration::from_secs(15), agent_ended);
+            assert_eq!(
+                std::fs::read_to_string(self.agent_dir.join("record").join("argv")).unwrap(),
+                self.argv,
+                "the agent ran twice"
+            );
+        }
+
+        /// The instance went back without a decrement: terminated, out of the group, and the
+        /// desired capacity unchanged (so the group launches a replacement).
+        async fn assert_given_back_without_a_decrement(&self) {
+            assert!(!self.fleet.instance_ids().await.contains(&self.instance_id));
+            assert_eq!(self.fleet.ec2_state(&self.instance_id).await, "terminated");
+            assert_eq!(
+                self.fleet.desired().await,
+                2,
+                "the give-back must not lower desired capacity"
+            );
+        }
+
+        /// The bootstrap's own log files under the prefix (bootstrap/src/logging.rs:
+        /// `C:\ProgramData\imagekit\log\bootstrap.<date>.log`), with their names.
+        fn log_files(&self) -> Vec<(String, String)> {
+            let dir = self.wine.drive_c().join("ProgramData/imagekit/log");
+            let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}: the service kept no log file", dir.display()))
+                .map(|e| {
+                    let path = e.unwrap().path();
+                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                    (name, std::fs::read_to_string(&path).unwrap())
+                })
+                .collect();
+            files.sort();
+            files
+        }
+    }
+
+    /// The log's JSON lines whose `key` is `value`.
+    fn lines_with(log: &str, key: &str, value: &str) -> Vec<serde_json::Value> {
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v[key].as_str() == Some(value))
+            .collect()
+    }
+
+    /// Long by design: one Windows service's life under wine, from install to stop and its report.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn service_stop_stops_the_agent_gives_the_instance_back_and_reports_stopped() {
+        let service = Service::start("winsvc", "on-demand", serde_json::json!({})).await;
+
+        service.wine.sc(&["stop", SERVICE]).success();
+        let (win32, specific) = service.wait_stopped();
         assert_eq!(
             (win32, specific),
             (0, 0),
             "WIN32_EXIT_CODE, SERVICE_EXIT_CODE"
         );
-        // The agent itself has ended. What wine cannot show: that the job object ends the
-        // agent's child (a job's own process group, which Ctrl-C does not reach). Under wine 8
-        // the child outlived TerminateJobObject in most runs here (three of four, 15 s later),
-        // so this test asserts only that the agent's own process is gone; the job object's
-        // limits are Windows' to honour (bootstrap/src/supervise/tree.rs).
-        let agent_ended = || {
-            let children = children();
-            processes_naming(agent_exe)
-                .into_iter()
-                .all(|pid| children.contains(&pid))
-        };
-        wait_for("the agent to end", Duration::from_secs(15), agent_ended);
-        assert!(!fleet.instance_ids().await.contains(&instance_id));
-        assert_eq!(fleet.ec2_state(&instance_id).await, "terminated");
+        service.assert_agent_stopped_gracefully();
+        service.assert_given_back_without_a_decrement().await;
+    }
+
+    /// A spot notice served mid-job (the IMDS stand-in, as tests/watch.rs serves it to the Linux
+    /// boots) stops the service's agent through its graceful path; the instance goes back
+    /// without a decrement; run ends, so the service reports Stopped with 0; and the log file the
+    /// service keeps (it has no stderr) names the notice and the agent's INTERRUPTED end.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_spot_notice_stops_the_service_s_agent_gracefully_and_its_log_file_says_so() {
+        let service = Service::start(
+            "winsvc-spot",
+            "spot",
+            serde_json::json!({ "watch_interval": "250ms" }),
+        )
+        .await;
+        service.imds.update(&service.instance_id, |m| {
+            m.spot_action = Some("terminate".into())
+        });
+
+        // Nothing stops the service but the notice: its run ends by itself.
+        let (win32, specific) = service.wait_stopped();
         assert_eq!(
-            fleet.desired().await,
-            2,
-            "a stop must not lower desired capacity"
+            (win32, specific),
+            (0, 0),
+            "WIN32_EXIT_CODE, SERVICE_EXIT_CODE"
         );
-        assert_eq!(
-            std::fs::read_to_string(&started).unwrap(),
-            record,
-            "the agent ran twice"
+        service.assert_agent_stopped_gracefully();
+        service.assert_given_back_without_a_decrement().await;
+
+        let files = service.log_files();
+        let (name, log) = files
+            .iter()
+            .find(|(_, log)| log.contains("spot interruption notice"))
+            .unwrap_or_else(|| panic!("no log file names the spot notice: {files:?}"));
+        let date = name
+            .strip_prefix("bootstrap.")
+            .and_then(|n| n.strip_suffix(".log"))
+            .unwrap_or_else(|| panic!("{name} is not bootstrap.<date>.log"));
+        assert!(
+            date.len() == 10 && date.chars().all(|c| c.is_ascii_digit() || c == '-'),
+            "{name}"
         );
+        let seen = lines_with(log, "seen", "spot interruption notice");
+        assert_eq!(seen.len(), 1, "one line for the event:\n{log}");
+        assert_eq!(seen[0]["level"], "WARN", "{}", seen[0]);
+        // The stop the notice caused is the agent's graceful one: Ctrl-C, not the job object.
+        let ctrl_c = lines_with(
+            log,
+            "message",
+            "sent Ctrl-C to the agent's console, its graceful stop",
+        );
+        assert_eq!(ctrl_c.len(), 1, "{log}");
+        assert_eq!(ctrl_c[0]["cause"], "spot interruption notice", "{log}");
+        let exited = lines_with(log, "message", "agent exited");
+        assert_eq!(exited.len(), 1, "{log}");
+        assert_eq!(exited[0]["reason"], "INTERRUPTED", "{log}");
+        assert!(!log.contains("killing it"), "{log}");
+        assert!(!log.contains(TOKEN), "the token reached the log file");
     }
 }

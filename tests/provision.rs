@@ -12,6 +12,8 @@ use std::process::Command;
 use crate::support::cmd::{files_below, Cmd, Run};
 use crate::support::{bootstrap_bin, repo_root};
 
+mod cloudwatch;
+
 const AGENT_VERSION: &str = "v2.2.23";
 const TOOLBOX_VERSION: &str = "v1.44.0";
 
@@ -158,6 +160,18 @@ impl Machine {
     /// As [`Machine::provision`], with `agent_version` as the var file's (a Buildkite or
     /// CircleCI image's scripts live in `scripts/<os>/<kind>/`, named here as `<kind>/<script>`).
     fn provision_with(&self, script: &str, agent_version: &str) -> Run {
+        self.run_script(
+            script,
+            &[
+                ("IMAGEKIT_AGENT_VERSION", agent_version),
+                ("IMAGEKIT_TOOLBOX_VERSION", TOOLBOX_VERSION),
+            ],
+        )
+    }
+
+    /// Runs `script` as root would under Packer, with the stubs first on PATH and `env` as the
+    /// provisioner's `environment_vars`.
+    fn run_script(&self, script: &str, env: &[(&str, &str)]) -> Run {
         let path = repo_root()
             .join("packer/scripts")
             .join(self.os)
@@ -168,8 +182,7 @@ impl Machine {
             .arg(path)
             .env("PATH", path_var)
             .env("IMAGEKIT_PREFIX", self.prefix())
-            .env("IMAGEKIT_AGENT_VERSION", agent_version)
-            .env("IMAGEKIT_TOOLBOX_VERSION", TOOLBOX_VERSION)
+            .envs(env.iter().copied())
             .run()
     }
 

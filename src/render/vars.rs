@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::spec::pins::pin;
+use crate::spec::pins::{pin, CLOUDWATCH_AGENT};
 use crate::spec::{Arch, Distro, HostPlacement, Os, Variant};
 
 /// One variant's values, in the var file Packer loads from the build directory by itself.
@@ -44,6 +44,12 @@ pub struct PackerVars {
     pub agent_version: String,
     /// The Semaphore toolbox release the image installs for the agent user.
     pub toolbox_version: String,
+    /// The CloudWatch agent release the image installs (Amazon's S3 path component).
+    pub cloudwatch_agent_version: String,
+    /// Who must have signed the CloudWatch agent's package, as the OS's check reports it: the
+    /// GPG primary-key fingerprint (Linux), the Apple team ID (macOS) or the Authenticode
+    /// subject (Windows).
+    pub cloudwatch_agent_signer: String,
     /// The bootstrap binary's sha256, which the provisioner re-checks on the builder before
     /// installing it; empty without a binary.
     pub bootstrap_sha256: String,
@@ -118,6 +124,10 @@ impl PackerVars {
             ("imagekit:distro", distro),
             ("imagekit:agent", v.agent.to_string()),
             ("imagekit:agent-version", v.agent_version.clone()),
+            (
+                "imagekit:cloudwatch-agent-version",
+                CLOUDWATCH_AGENT.version.to_string(),
+            ),
             ("imagekit:version", env!("CARGO_PKG_VERSION").to_string()),
             (
                 "imagekit:skip-provisioning",
@@ -157,6 +167,8 @@ impl PackerVars {
             root_device_name: Distro::root_device_name(v.distro).to_string(),
             agent_version: v.agent_version.clone(),
             toolbox_version: pin(v.agent).toolbox_version.unwrap_or_default().to_string(),
+            cloudwatch_agent_version: CLOUDWATCH_AGENT.version.to_string(),
+            cloudwatch_agent_signer: CLOUDWATCH_AGENT.signer(v.os).to_string(),
             bootstrap_sha256: String::new(),
             scripts,
             host_resource_group_arn: rg,
@@ -291,4 +303,49 @@ fn source_ami_filter(v: &Variant) -> (Vec<String>, BTreeMap<String, String>) {
     filters.insert("root-device-type".into(), "ebs".into());
     filters.insert("virtualization-type".into(), "hvm".into());
     (owners, filters)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::spec::AgentKind;
+
+    fn variant(os: Os) -> Variant {
+        Variant {
+            os,
+            arch: Arch::X86_64,
+            distro: None,
+            instance_type: "t3.small".into(),
+            regions: vec!["us-east-1".into()],
+            agent: AgentKind::Semaphore,
+            agent_version: "v2.2.23".into(),
+            source_ami: None,
+            host: None,
+            skip_provisioning: false,
+            tags: BTreeMap::new(),
+        }
+    }
+
+    /// The CloudWatch agent's pin is in the fingerprinted variables: another release or another
+    /// signer is another image.
+    #[test]
+    fn the_cloudwatch_agent_pin_is_fingerprinted() {
+        for os in Os::ALL {
+            let vars = PackerVars::new(&variant(os), vec![]);
+            assert_eq!(vars.cloudwatch_agent_version, CLOUDWATCH_AGENT.version);
+            assert_eq!(vars.cloudwatch_agent_signer, CLOUDWATCH_AGENT.signer(os));
+            assert_eq!(
+                vars.tags["imagekit:cloudwatch-agent-version"],
+                CLOUDWATCH_AGENT.version
+            );
+            let mut other = vars.clone();
+            other.cloudwatch_agent_version = "1.300071.0b1745".into();
+            assert_ne!(vars.fingerprinted_json(), other.fingerprinted_json());
+            let mut other = vars.clone();
+            other.cloudwatch_agent_signer = "0".repeat(40);
+            assert_ne!(vars.fingerprinted_json(), other.fingerprinted_json());
+        }
+    }
 }

@@ -1,6 +1,7 @@
-//! The CI agent releases the images install: one row per agent kind, and the only place a
-//! release is pinned. A pin reaches the fingerprint through the var file (`agent_version`,
-//! `toolbox_version`), so one fingerprint means one agent release.
+//! The releases the images install: one row per CI agent kind, plus the CloudWatch agent
+//! ([`CLOUDWATCH_AGENT`]); the only place a release is pinned. A pin reaches the fingerprint
+//! through the var file (`agent_version`, `toolbox_version`, `cloudwatch_agent_version`), so one
+//! fingerprint means one set of releases.
 
 use imagekit_core::{AgentKind, Os};
 
@@ -82,6 +83,53 @@ pub static PINS: [AgentPin; 3] = [
     },
 ];
 
+/// The CloudWatch agent every image installs, and who must have signed it on each OS. The
+/// provisioning downloads exactly this release and refuses a package its OS's own check does
+/// not find signed by `signer(os)`.
+#[derive(Debug)]
+pub struct CloudWatchAgentPin {
+    /// The release, as Amazon's S3 download paths name it
+    /// (`amazoncloudwatch-agent/<platform>/<arch>/<version>/amazon-cloudwatch-agent.<ext>`, where
+    /// the documented links say `latest`).
+    pub version: &'static str,
+    /// Linux: the primary-key fingerprint (40 hex digits, no spaces) the package's detached GPG
+    /// signature must be by.
+    pub linux_gpg_fingerprint: &'static str,
+    /// macOS: the Apple team ID of the Developer ID Installer certificate the .pkg is signed with.
+    pub macos_team_id: &'static str,
+    /// Windows: the Authenticode signer certificate's subject the .msi is signed with.
+    pub windows_signer_subject: &'static str,
+}
+
+/// Sources: the key fingerprint (9376 16F3 450B 7D80 6CBD 9725 D581 6730 3B78 9C72, "Amazon
+/// CloudWatch Agent") and the macOS team (`Developer ID Installer: AMZN Mobile LLC (94KV3E626L)`)
+/// from awsdocs/amazon-cloudwatch-user-guide@20a560c:doc_source/verify-CloudWatch-Agent-Package-Signature.md;
+/// the MSI's Authenticode subject and the versioned S3 key (`windows/amd64/<version>/...`) from
+/// aws/aws-rfdk@39c3b07:packages/aws-rfdk/lib/core/scripts/powershell/configureCloudWatchAgent.ps1.
+/// The release: build 1.300072.0b1766 (the S3 paths carry the `b` build number; the GitHub tag
+/// is `v1.300072.0`). No Amazon source found here names it: it was seen in public build scripts
+/// that download `amazoncloudwatch-agent/ubuntu/amd64/1.300072.0b1766/amazon-cloudwatch-agent.deb`
+/// and pin its digest; Amazon's own release files found here name older builds only (e.g.
+/// aws/amazon-cloudwatch-agent-operator@02f5e40:versions.txt, `1.300045.0b810`). A build that
+/// is not at that path fails the download, never installs something else.
+pub static CLOUDWATCH_AGENT: CloudWatchAgentPin = CloudWatchAgentPin {
+    version: "1.300072.0b1766",
+    linux_gpg_fingerprint: "937616F3450B7D806CBD9725D58167303B789C72",
+    macos_team_id: "94KV3E626L",
+    windows_signer_subject: "CN=Amazon.com Services LLC, OU=Software Services, O=Amazon.com Services LLC, L=Seattle, S=Washington, C=US",
+};
+
+impl CloudWatchAgentPin {
+    /// Who must have signed the package on `os`, in the form that OS's check reports it.
+    pub fn signer(&self, os: Os) -> &'static str {
+        match os {
+            Os::Linux => self.linux_gpg_fingerprint,
+            Os::Macos => self.macos_team_id,
+            Os::Windows => self.windows_signer_subject,
+        }
+    }
+}
+
 /// The row of `kind`.
 pub fn pin(kind: AgentKind) -> &'static AgentPin {
     PINS.iter()
@@ -143,5 +191,39 @@ mod tests {
         }
         assert_eq!(pin(AgentKind::Semaphore).toolbox_version, Some("v1.44.0"));
         assert_eq!(pin(AgentKind::Buildkite).checksums_file("v3.137.0"), None);
+    }
+
+    /// The Linux and macOS signers reach the scripts through the shell provisioner, whose
+    /// `execute_command` wraps `KEY='value'` in `sh -c '...'`: a space would split the value, so
+    /// those two are kept to what they are (hex digits, a team ID's letters and digits).
+    #[test]
+    fn cloudwatch_agent_signers_are_well_formed() {
+        let pin = &CLOUDWATCH_AGENT;
+        let fpr = pin.signer(Os::Linux);
+        assert!(
+            fpr.len() == 40
+                && fpr
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+        );
+        let team = pin.signer(Os::Macos);
+        assert!(
+            team.len() == 10
+                && team
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        );
+        assert!(pin
+            .signer(Os::Windows)
+            .starts_with("CN=Amazon.com Services LLC, "));
+        let mut parts = pin.version.split('.');
+        assert_eq!(parts.next(), Some("1"));
+        assert!(parts
+            .next()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit())));
+        assert!(parts
+            .next()
+            .is_some_and(|p| p.starts_with("0b") && p[2..].chars().all(|c| c.is_ascii_digit())));
+        assert_eq!(parts.next(), None);
     }
 }

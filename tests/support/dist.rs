@@ -216,6 +216,11 @@ impl PrivateWine {
         wine_env(Cmd::new(wine()), &self.prefix).arg(program)
     }
 
+    /// The prefix's `C:\` (`C:\ProgramData\...` is `drive_c/ProgramData/...` below it).
+    pub fn drive_c(&self) -> PathBuf {
+        self.prefix.join("drive_c")
+    }
+
     /// `wine sc <args>`: the service manager's own client.
     pub fn sc(&self, args: &[&str]) -> super::cmd::Run {
         self.cmd("sc").args(args).run()

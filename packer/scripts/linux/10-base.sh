@@ -13,7 +13,7 @@ case "$ID" in
     export DEBIAN_FRONTEND=noninteractive
     apt-get purge -y -q unattended-upgrades
     apt-get update -q
-    apt-get install -y -q --no-install-recommends ca-certificates curl tar gzip
+    apt-get install -y -q --no-install-recommends ca-certificates curl tar gzip gpg
     ;;
   amzn)
     # AL2023 has no unattended-upgrades; its equivalent is dnf-automatic, off unless installed.
