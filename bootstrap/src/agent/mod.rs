@@ -5,6 +5,7 @@
 //! config is written, how it is started, how its end is read) and inherits a "not supported"
 //! default for the rest (a cache environment, a busy signal, checks beyond the schema).
 
+pub mod leave;
 mod outcome;
 mod semaphore;
 
