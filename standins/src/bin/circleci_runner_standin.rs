@@ -16,6 +16,8 @@
 //! Test controls (environment): `STANDIN_REFUSE_TOKEN=1` makes "the API" answer 401 to every
 //! claim; `STANDIN_TASK` is one task's commands (bash, read by the stand-in task-agent from its
 //! stdin), whose output and exit the stand-in records.
+// On Windows only the refusal below is built: the runner's rules serve the Unix stand-in.
+#![cfg_attr(not(unix), allow(dead_code))]
 
 use std::path::{Path, PathBuf};
 
