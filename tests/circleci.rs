@@ -373,9 +373,20 @@ async fn after_a_task_the_instance_is_replaced_and_the_task_never_reaches_the_to
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_token_gives_the_instance_back_as_a_failed_start() {
     let (fleet, instance) = fleet("cci-refused", 2).await;
-    let out = instance.run(serde_json::json!({}), &[("STANDIN_REFUSE_TOKEN", "1")]);
+    // No idle timeout: the runner would poll with its refused token for ever; the supervisor,
+    // reading the refusal from its log, stops it.
+    let out = instance.run(
+        serde_json::json!({"disconnect_after_idle_timeout": 0}),
+        &[("STANDIN_REFUSE_TOKEN", "1")],
+    );
     out.code(1);
     let err = out.stderr();
+    assert!(
+        err.lines()
+            .any(|l| l.contains("forwarding signal to the agent")
+                && l.contains("\"cause\":\"refused by its control plane\"")),
+        "{err}"
+    );
     let line = err
         .lines()
         .find(|l| l.contains("refused its token"))

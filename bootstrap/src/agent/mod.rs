@@ -142,6 +142,13 @@ pub trait Agent: Send + Sync {
         false
     }
 
+    /// Whether the agent's control plane has refused it (its token) in this boot, from what it
+    /// left in the state dir, while it keeps waiting for work: the supervisor then stops it, and
+    /// its end reads as a failed start. Default: no such sign.
+    fn refused(&self, _state: &StateDir) -> bool {
+        false
+    }
+
     /// The agent's end as an [`Outcome`], from its exit and what it left in the state dir; logs
     /// what it read.
     fn read_end(&self, config: &BootConfig, state: &StateDir, exit: &Exit) -> Outcome;

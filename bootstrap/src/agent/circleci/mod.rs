@@ -45,7 +45,7 @@ pub const CACHE_BUCKET_ENV: &str = "IMAGEKIT_CACHE_BUCKET";
 /// (`GET /api/v2/tasks/download ... http.response.status_code=200`), and the 401 for a refused
 /// token is CircleCI's runner API's answer quoted in CircleCI-Public/circleci-runner-docker#28
 /// (`invalid bearer token (401-Unauthorized)`). Whether the runner then exits is not documented
-/// either; when it does not, its `idle_timeout` ends it, and this line still tells why.
+/// either, so the supervisor stops it once the line shows ([`Agent::refused`]).
 const REFUSED_LINE: &str = "http.response.status_code=401";
 
 pub struct Circleci;
@@ -223,11 +223,17 @@ impl Agent for Circleci {
         task::started_pid(state).is_some()
     }
 
+    /// No task ran, and the runner's log shows its API refusing the token ([`REFUSED_LINE`]):
+    /// the runner may go on polling with it until its idle timeout, or for ever without one.
+    fn refused(&self, state: &StateDir) -> bool {
+        task::started_pid(state).is_none()
+            && std::fs::read_to_string(log_file(state)).is_ok_and(|log| log.lines().any(refused))
+    }
+
     fn read_end(&self, config: &BootConfig, state: &StateDir, exit: &Exit) -> Outcome {
         let end = End {
             task_ran: task::started_pid(state).is_some(),
-            refused: std::fs::read_to_string(log_file(state))
-                .is_ok_and(|log| log.lines().any(refused)),
+            refused: self.refused(state),
             stop_requested: exit.stop_requested,
             success: exit.status.success(),
             within_window: exit.ran_for.as_secs() < config.failed_start_window,
@@ -308,8 +314,9 @@ struct End {
 }
 
 /// A task ran: the instance is replaced (interrupted if we stopped it, a crash if the runner
-/// failed). No task: a stop is an interruption; a refused token failed to start; a clean exit
-/// is the idle timeout; a failing one soon after the start failed to start, later a crash.
+/// failed). No task: a refused token failed to start (stopped or not: the supervisor stops a
+/// refused runner itself); else a stop is an interruption; a clean exit is the idle timeout; a
+/// failing one soon after the start failed to start, later a crash.
 fn outcome_of(end: End) -> Outcome {
     match end {
         End {
@@ -323,11 +330,11 @@ fn outcome_of(end: End) -> Outcome {
             ..
         } => Outcome::JobFinished,
         End { task_ran: true, .. } => Outcome::CrashedAfterRunning,
+        End { refused: true, .. } => Outcome::FailedToStart,
         End {
             stop_requested: true,
             ..
         } => Outcome::Interrupted,
-        End { refused: true, .. } => Outcome::FailedToStart,
         End { success: true, .. } => Outcome::Idle,
         End {
             within_window: true,
@@ -357,7 +364,7 @@ mod tests {
             (true, false, true, false, true, Outcome::Interrupted),
             (true, true, false, true, true, Outcome::JobFinished),
             (false, false, true, true, true, Outcome::Interrupted),
-            (false, true, true, true, true, Outcome::Interrupted),
+            (false, true, true, true, true, Outcome::FailedToStart),
             (false, true, false, true, false, Outcome::FailedToStart),
             (false, true, false, false, false, Outcome::FailedToStart),
             (false, false, false, true, false, Outcome::Idle),
