@@ -559,17 +559,17 @@ fn circleci_runner_is_checked_against_the_pinned_digests() {
         run.success().stderr_is("");
         run.stdout_contains(&format!("{asset}: sha256 {digest}: matches"));
         let p = m.prefix();
-        assert!(p.join("usr/local/bin/circleci-runner").is_file());
+        assert!(p.join("opt/circleci-runner/circleci-runner").is_file());
         assert!(p.join("Users/circleci/workdir").is_dir());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(p.join("usr/local/etc/circleci-runner"))
+        let mode = std::fs::metadata(p.join("opt/circleci-runner"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(
             mode & 0o777,
-            0o700,
-            "the runner's config directory is root's alone"
+            0o755,
+            "the agent dir: the task user runs the task-agent below it (the config is 0600)"
         );
         assert!(!p.join("tmp/agent-checksums.txt").exists());
     }
@@ -605,5 +605,8 @@ fn circleci_runner_is_checked_against_the_pinned_digests() {
             && line.contains("43ffaed629ba6fbc922bb788adef2381c9ab953384c00cefeee430ff341f3bc5"),
         "{line}"
     );
-    assert!(!m.prefix().join("usr/local/bin/circleci-runner").exists());
+    assert!(!m
+        .prefix()
+        .join("opt/circleci-runner/circleci-runner")
+        .exists());
 }

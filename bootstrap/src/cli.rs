@@ -50,6 +50,21 @@ pub enum Command {
         /// The downloaded asset.
         file: PathBuf,
     },
+    /// CircleCI's `command_prefix`: records the task's start in the state dir, sets the job's
+    /// variables, becomes the agent user and execs the task-agent the runner passes after `--`.
+    /// Run by the runner, never by hand.
+    #[command(name = "circleci-task", hide = true)]
+    CircleciTask {
+        /// The bootstrap's state dir.
+        #[arg(long, value_name = "DIR")]
+        state_dir: PathBuf,
+        /// The user to run the task as [default: the current one].
+        #[arg(long, value_name = "NAME")]
+        user: Option<String>,
+        /// The task-agent and its arguments, as the runner passes them.
+        #[arg(last = true, required = true, value_name = "TASK_AGENT")]
+        command: Vec<std::ffi::OsString>,
+    },
     /// Prints the config known before boot (baked config, --config FILE and defaults) as JSON.
     ShowConfig {
         #[arg(long, value_name = "FILE")]

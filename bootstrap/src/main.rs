@@ -23,6 +23,16 @@ fn main() -> ExitCode {
                 ExitStatus::Success.into()
             }
         },
+        // Runs inside every CircleCI task, before its task-agent: no runtime, no AWS, no logging.
+        Command::CircleciTask {
+            state_dir,
+            user,
+            command,
+        } => {
+            let err = agent::circleci_task(state_dir, user, command);
+            eprintln!("imagekit-bootstrap circleci-task: {err:#}");
+            ExitStatus::Failure.into()
+        }
         Command::VerifySha256 {
             checksums,
             name,

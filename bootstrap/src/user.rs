@@ -63,6 +63,28 @@ impl User {
     }
 }
 
+/// Becomes `uid`/`gid` with supplementary `groups`, for good: the process's last act before
+/// exec'ing what runs as the agent user. Only raw syscalls, so it is also safe between fork and
+/// exec.
+#[cfg(unix)]
+pub fn switch_to(uid: u32, gid: u32, groups: &[libc::gid_t]) -> std::io::Result<()> {
+    #[cfg(target_os = "macos")]
+    let len = groups.len() as libc::c_int;
+    #[cfg(not(target_os = "macos"))]
+    let len = groups.len();
+    // SAFETY: plain syscalls on a valid slice; the order drops the groups and the group while
+    // still root, then the user.
+    unsafe {
+        if libc::setgroups(len, groups.as_ptr()) != 0
+            || libc::setgid(gid as libc::gid_t) != 0
+            || libc::setuid(uid as libc::uid_t) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// `name`, or the current user when `None`.
 #[cfg(unix)]
 pub fn resolve(name: Option<&str>) -> Result<User, UserError> {

@@ -5,6 +5,8 @@
 //! config is written, how it is started, how its end is read) and inherits a "not supported"
 //! default for the rest (a cache environment, a busy signal, checks beyond the schema).
 
+mod circleci;
+pub mod leave;
 mod outcome;
 mod semaphore;
 
@@ -24,7 +26,12 @@ pub use outcome::{Outcome, Terms};
 pub struct Start<'a> {
     pub config: &'a BootConfig,
     pub instance_id: &'a str,
+    pub region: &'a str,
+    /// The agent user: who runs the jobs.
     pub user: &'a User,
+    /// The user the bootstrap runs as (root on an image), for an agent that
+    /// [`Agent::runs_as_supervisor`].
+    pub supervisor: &'a User,
     pub state: &'a StateDir,
     /// The pre-signed STS URL naming the agent, when it asked for one ([`Agent::named_by_sts`]).
     /// A secret: it carries the instance's session token.
@@ -64,6 +71,13 @@ pub trait Agent: Send + Sync {
     /// Whether the agent is named by a pre-signed STS `GetCallerIdentity` URL, which the run makes
     /// from the instance's credentials and hands over in [`Start::sts_name`]. Default: no.
     fn named_by_sts(&self, _config: &BootConfig) -> bool {
+        false
+    }
+
+    /// Whether the agent runs as the bootstrap's own user (root on an image) and runs its jobs
+    /// as the agent user itself: then its launch and the state dir are the supervisor's, out of
+    /// the jobs' reach. Default: no, the agent runs as the agent user and owns the state dir.
+    fn runs_as_supervisor(&self) -> bool {
         false
     }
 
@@ -128,6 +142,13 @@ pub trait Agent: Send + Sync {
         false
     }
 
+    /// Whether the agent's control plane has refused it (its token) in this boot, from what it
+    /// left in the state dir, while it keeps waiting for work: the supervisor then stops it, and
+    /// its end reads as a failed start. Default: no such sign.
+    fn refused(&self, _state: &StateDir) -> bool {
+        false
+    }
+
     /// The agent's end as an [`Outcome`], from its exit and what it left in the state dir; logs
     /// what it read.
     fn read_end(&self, config: &BootConfig, state: &StateDir, exit: &Exit) -> Outcome;
@@ -137,6 +158,7 @@ pub trait Agent: Send + Sync {
 pub fn provider(kind: AgentKind) -> Result<Box<dyn Agent>, ConfigError> {
     match kind {
         AgentKind::Semaphore => Ok(Box::new(semaphore::Semaphore)),
+        AgentKind::Circleci => Ok(Box::new(circleci::Circleci)),
         other => Err(ConfigError::NoProvider(other)),
     }
 }
@@ -187,6 +209,21 @@ pub fn semaphore_version_supported(version: &str) -> bool {
     semaphore::rules::version_supported(version)
 }
 
+/// CircleCI's `command_prefix` wrapper (`imagekit-bootstrap circleci-task`): records the task's
+/// start, sets its environment, drops to the agent user and execs the task-agent. Returns only
+/// on failure.
+pub fn circleci_task(
+    state_dir: PathBuf,
+    user: Option<String>,
+    command: Vec<std::ffi::OsString>,
+) -> anyhow::Error {
+    circleci::task::exec(circleci::task::Task {
+        state_dir,
+        user,
+        command,
+    })
+}
+
 /// What `on-shutdown --help` says: the hook is the Semaphore agent's.
 pub const ON_SHUTDOWN_ABOUT: &str = semaphore::hook::ABOUT;
 
@@ -205,7 +242,9 @@ mod tests {
 
     #[test]
     fn a_kind_without_a_provider_is_one_config_error_line() {
-        for kind in [AgentKind::Buildkite, AgentKind::Circleci] {
+        // Buildkite's provider is still to come.
+        let kind = AgentKind::Buildkite;
+        {
             let err = provider(kind).err().expect("no provider yet").to_string();
             assert_eq!(
                 err,

@@ -208,7 +208,7 @@ async fn supervise(
     stop: impl Future<Output = StopRequest>,
 ) -> anyhow::Result<Outcome> {
     let agent = prepared.agent.as_ref();
-    let start = prepared.start(&instance.identity.instance_id);
+    let start = prepared.start(&instance.identity);
     let busy = || agent.busy(&prepared.state);
     let watch = Watch::new(
         imds::watch_client(crate::aws::metadata_http_client()),
@@ -219,11 +219,12 @@ async fn supervise(
         },
         &busy,
     );
-    // Whichever asks first: the OS or service manager, or the watch.
+    // Whichever asks first: the OS or service manager, the watch, or the agent's refusal.
     let stop = async {
         tokio::select! {
             request = stop => request,
             request = watch.run() => request,
+            request = stop_once_refused(prepared) => request,
         }
     };
     let supervised = supervise::run(
@@ -269,6 +270,20 @@ async fn clear_mark_once_registered(
     clear_mark(prepared, instance).await;
     cleared.store(true, std::sync::atomic::Ordering::SeqCst);
     std::future::pending().await
+}
+
+/// Watches for the agent's control plane refusing it, then asks for the agent's stop: an agent
+/// that keeps waiting for work it can never claim would never leave.
+async fn stop_once_refused(prepared: &Prepared) -> StopRequest {
+    // A periodic look at the agent's log, not a retry: nothing failed.
+    let mut every = tokio::time::interval(Duration::from_millis(REGISTRATION_POLL_MS));
+    while !prepared.agent.refused(&prepared.state) {
+        every.tick().await;
+    }
+    tracing::error!("the agent's control plane refused it; stopping the agent");
+    StopRequest {
+        cause: "refused by its control plane",
+    }
 }
 
 /// A start registered: its group is no longer failing to start.

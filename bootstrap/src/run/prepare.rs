@@ -17,17 +17,21 @@ pub(super) struct Prepared {
     pub agent: Box<dyn Agent>,
     pub config: BootConfig,
     pub user: user::User,
+    /// The user the bootstrap runs as.
+    pub supervisor: user::User,
     pub state: StateDir,
     pub asg_name: Option<String>,
     pub sts_name: Option<Token>,
 }
 
 impl Prepared {
-    pub fn start<'a>(&'a self, instance_id: &'a str) -> Start<'a> {
+    pub fn start<'a>(&'a self, identity: &'a Identity) -> Start<'a> {
         Start {
             config: &self.config,
-            instance_id,
+            instance_id: &identity.instance_id,
+            region: &identity.region,
             user: &self.user,
+            supervisor: &self.supervisor,
             state: &self.state,
             sts_name: self.sts_name.as_ref(),
         }
@@ -64,6 +68,7 @@ pub(super) async fn prepare(
     }
     let user = user::resolve(config.agent_user.as_deref())
         .map_err(|e| ConfigError::key("agent_user", e.to_string()))?;
+    let supervisor = user::resolve(None).context("resolving the user the bootstrap runs as")?;
 
     // All of these leave together: each is a round trip the agent's start waits for.
     let (token, cache_check, asg_name, host_keys, sts_name) = tokio::join!(
@@ -98,18 +103,23 @@ pub(super) async fn prepare(
     let sts_name = sts_name?;
 
     let state = StateDir::of(&config.agent_dir);
+    let state_owner = match agent.runs_as_supervisor() {
+        true => &supervisor,
+        false => &user,
+    };
     state
-        .prepare(&user)
+        .prepare(state_owner)
         .with_context(|| format!("preparing the state dir {}", state.path().display()))?;
     let prepared = Prepared {
         agent,
         config,
         user,
+        supervisor,
         state,
         asg_name,
         sts_name,
     };
-    let start = prepared.start(&identity.instance_id);
+    let start = prepared.start(identity);
     prepared.agent.write_files(&start, &token)?;
     Ok(prepared)
 }

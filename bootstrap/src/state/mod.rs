@@ -20,6 +20,13 @@ impl StateDir {
         }
     }
 
+    /// The state dir at `path` itself (as a wrapper is told it), not inside an agent dir.
+    pub fn at(path: &Path) -> StateDir {
+        StateDir {
+            path: path.to_path_buf(),
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

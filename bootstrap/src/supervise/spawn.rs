@@ -64,17 +64,7 @@ fn as_user(command: &mut tokio::process::Command, user: &crate::user::User) {
     unsafe {
         command.pre_exec(move || {
             let list: Vec<libc::gid_t> = groups.iter().map(|&g| g as libc::gid_t).collect();
-            #[cfg(target_os = "macos")]
-            let len = list.len() as libc::c_int;
-            #[cfg(not(target_os = "macos"))]
-            let len = list.len();
-            if libc::setgroups(len, list.as_ptr()) != 0
-                || libc::setgid(gid as libc::gid_t) != 0
-                || libc::setuid(uid as libc::uid_t) != 0
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
+            crate::user::switch_to(uid, gid, &list)
         });
     }
 }

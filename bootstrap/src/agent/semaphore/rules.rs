@@ -4,6 +4,7 @@
 //! Source: semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6 (main.go,
 //! pkg/config/config.go, pkg/listener/selfhostedapi/api.go).
 
+use crate::agent::leave::{check_can_leave, check_grace};
 use crate::agent::Scope;
 use crate::config::{BootConfigLayer, ConfigError};
 
@@ -12,14 +13,6 @@ use crate::config::{BootConfigLayer, ConfigError};
 /// v2.2.4; `pre-job-hook-path` and `fail-on-pre-job-hook-error` v2.1.5, `upload-job-logs`
 /// v2.1.10, `interruption-grace-period` v2.2.0). An older agent dies on the unknown key.
 pub const MIN_AGENT_VERSION: (u64, u64, u64) = (2, 2, 4);
-
-/// The images' service managers give the bootstrap this long to stop (packer/files:
-/// imagekit-bootstrap.service `TimeoutStopSec=10min`, com.imagekit.bootstrap.plist
-/// `ExitTimeOut` 600), after which they kill it, agent and give-back included.
-pub const SERVICE_STOP_TIMEOUT_SECS: u64 = 600;
-/// Of that, what the agent's own shutdown (disconnect, hook) and the give-back need after the
-/// grace period.
-pub const STOP_MARGIN_SECS: u64 = 60;
 
 /// The agent's key set (pkg/config/config.go `ValidConfigKeys`): main.go `validateConfiguration`
 /// exits on any other key with "Unrecognized option '<key>'. Exiting...". What the render
@@ -148,38 +141,6 @@ fn check_env(name: &str, value: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn check_grace(grace: u64) -> Result<(), ConfigError> {
-    let max = SERVICE_STOP_TIMEOUT_SECS - STOP_MARGIN_SECS;
-    if grace > max {
-        return Err(ConfigError::key(
-            "interruption_grace_period",
-            format!(
-                "{grace} s is over {max} s: the image's service manager kills the bootstrap {SERVICE_STOP_TIMEOUT_SECS} s into a stop, and the agent's shutdown and the give-back need the last {STOP_MARGIN_SECS}"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// An agent that neither disconnects after a job nor when idle never gives its instance back:
-/// the scaler could never shrink the fleet.
-fn check_can_leave(layer: &BootConfigLayer) -> Result<(), ConfigError> {
-    use crate::config::defaults;
-    let after_job = layer
-        .disconnect_after_job
-        .unwrap_or(defaults::DISCONNECT_AFTER_JOB);
-    let idle = layer
-        .disconnect_after_idle_timeout
-        .unwrap_or(defaults::DISCONNECT_AFTER_IDLE_TIMEOUT);
-    if !after_job && idle == 0 && layer.static_fleet != Some(true) {
-        return Err(ConfigError::key(
-            "disconnect_after_idle_timeout",
-            "is 0 with disconnect_after_job false, so the agent never leaves and its instance is never given back: set a timeout, or `static_fleet: true` for a fleet sized by hand",
-        ));
-    }
-    Ok(())
-}
-
 /// The agent's own rule for a name it is given (main.go `validateAgentName`): a URL (which the
 /// control plane follows) is taken as is, anything else must be 8 to 80 bytes; the control plane
 /// then allows only `[a-zA-Z0-9-_/+]` (issue 14, from the public API server).
@@ -265,27 +226,6 @@ mod tests {
             check_env("A", "x\0y").unwrap_err().to_string(),
             "config: key `env.A`: holds a NUL byte, which no environment variable can: remove it"
         );
-    }
-
-    #[test]
-    fn the_grace_period_fits_inside_the_service_stop_timeout() {
-        check_grace(540).unwrap();
-        assert_eq!(
-            check_grace(541).unwrap_err().to_string(),
-            "config: key `interruption_grace_period`: 541 s is over 540 s: the image's service manager kills the bootstrap 600 s into a stop, and the agent's shutdown and the give-back need the last 60"
-        );
-    }
-
-    #[test]
-    fn the_stated_stop_timeout_is_the_baked_one() {
-        let unit = include_str!("../../../../packer/files/imagekit-bootstrap.service");
-        assert!(unit.contains("\nTimeoutStopSec=10min\n"), "{unit}");
-        let plist = include_str!("../../../../packer/files/com.imagekit.bootstrap.plist");
-        assert!(
-            plist.contains("<key>ExitTimeOut</key>\n  <integer>600</integer>"),
-            "{plist}"
-        );
-        assert_eq!(SERVICE_STOP_TIMEOUT_SECS, 600);
     }
 
     #[test]

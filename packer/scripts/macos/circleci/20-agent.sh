@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The task user and CircleCI's machine runner 3 (circleci-runner), verified against the sha256
 # CircleCI publishes for the pinned release, and the directories it works in. The runner runs
-# as root (its config, which holds the token, is root's alone) and runs each task as `circleci`
-# through its command_prefix; imagekit-bootstrap writes that config and its launchd daemon is the
-# only starter, so no plist of the runner's own is installed.
+# as root and runs each task as `circleci` through its command_prefix (imagekit-bootstrap's
+# circleci-task); imagekit-bootstrap writes its config (0600, root's: the token) into the agent
+# dir /opt/circleci-runner, which the task user may enter to run the task-agent the runner
+# downloads there. Its launchd daemon is the only starter: no plist of the runner's own.
 #
 # The release, as CircleCI's own Homebrew cask fetches it
 # (CircleCI-Public/homebrew-circleci@5542b7b:Casks/circleci-runner@3.1.12.rb):
@@ -39,9 +40,9 @@ rm -f "$prefix/tmp/agent-checksums.txt"
 
 mkdir "$work/release"
 tar -xzf "$work/$asset" -C "$work/release"
-mkdir -p "$prefix/usr/local/bin"
-install -m 0755 "$work/release/circleci-runner" "$prefix/usr/local/bin/circleci-runner"
-# The config directory is root's alone (the token); the working directory the task user's.
-install -d -m 0700 "$prefix/usr/local/etc/circleci-runner"
+# The agent dir (the bootstrap's agent/circleci DEFAULT_DIR): root's, enterable by the task user;
+# the config the bootstrap writes in it is root's alone. The working directory is the task user's.
+install -d -m 0755 "$prefix/opt/circleci-runner"
+install -m 0755 "$work/release/circleci-runner" "$prefix/opt/circleci-runner/circleci-runner"
 install -d -m 0755 "$home/workdir"
 chown circleci:staff "$home/workdir"

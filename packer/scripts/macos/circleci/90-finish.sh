@@ -6,7 +6,7 @@ set -euo pipefail
 {
   echo "os=$(sw_vers -productName) $(sw_vers -productVersion) ($(sw_vers -buildVersion))"
   echo "arch=$(uname -m)"
-  echo "agent=circleci-runner ${IMAGEKIT_AGENT_VERSION:-} sha256 $(shasum -a 256 /usr/local/bin/circleci-runner | cut -d' ' -f1)"
+  echo "agent=circleci-runner ${IMAGEKIT_AGENT_VERSION:-} sha256 $(shasum -a 256 /opt/circleci-runner/circleci-runner | cut -d' ' -f1)"
   echo "bootstrap=$(/usr/local/bin/imagekit-bootstrap --version 2>&1 | head -n1)"
   if [ -d /opt/aws/amazon-cloudwatch-agent ]; then
     echo "cloudwatch-agent=installed"
