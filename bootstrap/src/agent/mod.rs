@@ -5,8 +5,12 @@
 //! config is written, how it is started, how its end is read) and inherits a "not supported"
 //! default for the rest (a cache environment, a busy signal, checks beyond the schema).
 
+mod buildkite;
+mod job_env;
+mod leave;
 mod outcome;
 mod semaphore;
+mod stop_budget;
 
 use std::path::PathBuf;
 
@@ -24,6 +28,8 @@ pub use outcome::{Outcome, Terms};
 pub struct Start<'a> {
     pub config: &'a BootConfig,
     pub instance_id: &'a str,
+    /// The instance's region (the cache bucket is checked from it).
+    pub region: &'a str,
     pub user: &'a User,
     pub state: &'a StateDir,
     /// The pre-signed STS URL naming the agent, when it asked for one ([`Agent::named_by_sts`]).
@@ -113,6 +119,7 @@ pub trait Agent: Send + Sync {
     fn graceful_stop(&self, _config: &BootConfig) -> GracefulStop {
         GracefulStop {
             signal: StopSignal::Terminate,
+            repeat: None,
             grace: None,
         }
     }
@@ -137,6 +144,7 @@ pub trait Agent: Send + Sync {
 pub fn provider(kind: AgentKind) -> Result<Box<dyn Agent>, ConfigError> {
     match kind {
         AgentKind::Semaphore => Ok(Box::new(semaphore::Semaphore)),
+        AgentKind::Buildkite => Ok(Box::new(buildkite::Buildkite)),
         other => Err(ConfigError::NoProvider(other)),
     }
 }
@@ -205,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_kind_without_a_provider_is_one_config_error_line() {
-        for kind in [AgentKind::Buildkite, AgentKind::Circleci] {
+        for kind in [AgentKind::Circleci] {
             let err = provider(kind).err().expect("no provider yet").to_string();
             assert_eq!(
                 err,

@@ -208,7 +208,7 @@ async fn supervise(
     stop: impl Future<Output = StopRequest>,
 ) -> anyhow::Result<Outcome> {
     let agent = prepared.agent.as_ref();
-    let start = prepared.start(&instance.identity.instance_id);
+    let start = prepared.start(&instance.identity.instance_id, &instance.identity.region);
     let busy = || agent.busy(&prepared.state);
     let watch = Watch::new(
         imds::watch_client(crate::aws::metadata_http_client()),

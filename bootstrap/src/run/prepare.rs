@@ -23,10 +23,11 @@ pub(super) struct Prepared {
 }
 
 impl Prepared {
-    pub fn start<'a>(&'a self, instance_id: &'a str) -> Start<'a> {
+    pub fn start<'a>(&'a self, instance_id: &'a str, region: &'a str) -> Start<'a> {
         Start {
             config: &self.config,
             instance_id,
+            region,
             user: &self.user,
             state: &self.state,
             sts_name: self.sts_name.as_ref(),
@@ -109,7 +110,7 @@ pub(super) async fn prepare(
         asg_name,
         sts_name,
     };
-    let start = prepared.start(&identity.instance_id);
+    let start = prepared.start(&identity.instance_id, &identity.region);
     prepared.agent.write_files(&start, &token)?;
     Ok(prepared)
 }

@@ -187,6 +187,7 @@ impl Agent for Semaphore {
         let bound = config.interruption_grace_period + rules::STOP_MARGIN_SECS;
         GracefulStop {
             signal: StopSignal::Terminate,
+            repeat: None,
             grace: cfg!(windows).then(|| Duration::from_secs(bound)),
         }
     }

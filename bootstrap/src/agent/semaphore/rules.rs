@@ -4,6 +4,9 @@
 //! Source: semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6 (main.go,
 //! pkg/config/config.go, pkg/listener/selfhostedapi/api.go).
 
+use crate::agent::job_env::check_env;
+use crate::agent::stop_budget::check_grace;
+pub use crate::agent::stop_budget::STOP_MARGIN_SECS;
 use crate::agent::Scope;
 use crate::config::{BootConfigLayer, ConfigError};
 
@@ -12,14 +15,6 @@ use crate::config::{BootConfigLayer, ConfigError};
 /// v2.2.4; `pre-job-hook-path` and `fail-on-pre-job-hook-error` v2.1.5, `upload-job-logs`
 /// v2.1.10, `interruption-grace-period` v2.2.0). An older agent dies on the unknown key.
 pub const MIN_AGENT_VERSION: (u64, u64, u64) = (2, 2, 4);
-
-/// The images' service managers give the bootstrap this long to stop (packer/files:
-/// imagekit-bootstrap.service `TimeoutStopSec=10min`, com.imagekit.bootstrap.plist
-/// `ExitTimeOut` 600), after which they kill it, agent and give-back included.
-pub const SERVICE_STOP_TIMEOUT_SECS: u64 = 600;
-/// Of that, what the agent's own shutdown (disconnect, hook) and the give-back need after the
-/// grace period.
-pub const STOP_MARGIN_SECS: u64 = 60;
 
 /// The agent's key set (pkg/config/config.go `ValidConfigKeys`): main.go `validateConfiguration`
 /// exits on any other key with "Unrecognized option '<key>'. Exiting...". What the render
@@ -74,7 +69,7 @@ pub fn check(layer: &mut BootConfigLayer, scope: Scope) -> Result<Vec<String>, C
         check_grace(grace)?;
     }
     if scope == Scope::Complete {
-        check_can_leave(layer)?;
+        crate::agent::leave::check_can_leave(layer)?;
     }
     Ok(warnings)
 }
@@ -123,61 +118,6 @@ fn endpoint_host(endpoint: &str) -> Result<(String, Vec<String>), ConfigError> {
         ));
     }
     Ok((host.to_string(), warnings))
-}
-
-/// Job variables reach the job through the pre-job hook, exported by the job's shell, so a name
-/// must be a shell identifier (POSIX "name"). Any value travels, but none can hold a NUL.
-fn check_env(name: &str, value: &str) -> Result<(), ConfigError> {
-    let mut chars = name.chars();
-    let identifier = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !identifier {
-        return Err(ConfigError::key(
-            "env",
-            format!("{name:?} is not a shell variable name: use letters, digits and _, not starting with a digit"),
-        ));
-    }
-    if value.contains('\0') {
-        return Err(ConfigError::key(
-            &format!("env.{name}"),
-            "holds a NUL byte, which no environment variable can: remove it",
-        ));
-    }
-    Ok(())
-}
-
-fn check_grace(grace: u64) -> Result<(), ConfigError> {
-    let max = SERVICE_STOP_TIMEOUT_SECS - STOP_MARGIN_SECS;
-    if grace > max {
-        return Err(ConfigError::key(
-            "interruption_grace_period",
-            format!(
-                "{grace} s is over {max} s: the image's service manager kills the bootstrap {SERVICE_STOP_TIMEOUT_SECS} s into a stop, and the agent's shutdown and the give-back need the last {STOP_MARGIN_SECS}"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// An agent that neither disconnects after a job nor when idle never gives its instance back:
-/// the scaler could never shrink the fleet.
-fn check_can_leave(layer: &BootConfigLayer) -> Result<(), ConfigError> {
-    use crate::config::defaults;
-    let after_job = layer
-        .disconnect_after_job
-        .unwrap_or(defaults::DISCONNECT_AFTER_JOB);
-    let idle = layer
-        .disconnect_after_idle_timeout
-        .unwrap_or(defaults::DISCONNECT_AFTER_IDLE_TIMEOUT);
-    if !after_job && idle == 0 && layer.static_fleet != Some(true) {
-        return Err(ConfigError::key(
-            "disconnect_after_idle_timeout",
-            "is 0 with disconnect_after_job false, so the agent never leaves and its instance is never given back: set a timeout, or `static_fleet: true` for a fleet sized by hand",
-        ));
-    }
-    Ok(())
 }
 
 /// The agent's own rule for a name it is given (main.go `validateAgentName`): a URL (which the
@@ -250,42 +190,6 @@ mod tests {
             assert!(e.contains(says), "{given}: {e}");
             assert!(e.ends_with("e.g. acme.semaphoreci.com"), "{e}");
         }
-    }
-
-    #[test]
-    fn env_names_are_shell_identifiers_and_values_anything_but_nul() {
-        for name in ["A", "_x", "JAVA_OPTS", "a1"] {
-            check_env(name, "v=w 'q' \"d\" $X \\ \n é").unwrap();
-        }
-        for name in ["1A", "A-B", "", "A B", "é", "A=B"] {
-            let e = check_env(name, "v").unwrap_err().to_string();
-            assert!(e.starts_with("config: key `env`: "), "{e}");
-        }
-        assert_eq!(
-            check_env("A", "x\0y").unwrap_err().to_string(),
-            "config: key `env.A`: holds a NUL byte, which no environment variable can: remove it"
-        );
-    }
-
-    #[test]
-    fn the_grace_period_fits_inside_the_service_stop_timeout() {
-        check_grace(540).unwrap();
-        assert_eq!(
-            check_grace(541).unwrap_err().to_string(),
-            "config: key `interruption_grace_period`: 541 s is over 540 s: the image's service manager kills the bootstrap 600 s into a stop, and the agent's shutdown and the give-back need the last 60"
-        );
-    }
-
-    #[test]
-    fn the_stated_stop_timeout_is_the_baked_one() {
-        let unit = include_str!("../../../../packer/files/imagekit-bootstrap.service");
-        assert!(unit.contains("\nTimeoutStopSec=10min\n"), "{unit}");
-        let plist = include_str!("../../../../packer/files/com.imagekit.bootstrap.plist");
-        assert!(
-            plist.contains("<key>ExitTimeOut</key>\n  <integer>600</integer>"),
-            "{plist}"
-        );
-        assert_eq!(SERVICE_STOP_TIMEOUT_SECS, 600);
     }
 
     #[test]
