@@ -1049,7 +1049,7 @@ fn a_kind_without_a_provider_is_refused_with_exit_2_before_any_aws_call() {
         &account,
         server.endpoint_for("i-0n0pr0v1der"),
     );
-    for kind in ["buildkite", "circleci"] {
+    for kind in ["circleci"] {
         let config = boot.config(serde_json::json!({ "agent": kind }));
         let out = boot
             .cmd()
