@@ -413,13 +413,14 @@ fn main() {
     std::process::exit(0)
 }
 
-/// core/client.go `Register`, once per spawned agent (agent_start.go: "Registering agent with
-/// Buildkite..." or "Registering agent %d of %d with Buildkite..."). A 401 is not retryable
-/// (api/retryable.go `IsRetryableStatus`): the error goes back to `agent start` unwrapped
-/// (internal/concurrently/map.go with one agent) and out as its fatal line
-/// (api/client.go `ErrorResponse.Error`: "<method> <url>: <status>").
+/// agent_start.go: one "Registering agent with Buildkite..." (or "Registering agent %d of %d with
+/// Buildkite...") line per spawned agent while it builds the requests, then core/client.go
+/// `Register` for each, concurrently. A 401 is not retried (api/retryable.go
+/// `IsRetryableStatus`), and the first error goes back to `agent start` unwrapped
+/// (internal/concurrently/map.go: the call itself for one agent, `context.Cause` for more) and
+/// out as its fatal line (api/client.go `ErrorResponse.Error`: "<method> <url>: <status>").
 fn register(agent: &Agent, names: &[String]) {
-    for (i, name) in names.iter().enumerate() {
+    for i in 0..names.len() {
         if names.len() == 1 {
             log("INFO", "Registering agent with Buildkite...");
         } else {
@@ -432,10 +433,12 @@ fn register(agent: &Agent, names: &[String]) {
                 ),
             );
         }
-        if std::env::var("STANDIN_REGISTER").as_deref() == Ok("refuse") {
-            let url = format!("{}/register", agent.endpoint.trim_end_matches('/'));
-            fatal(&format!("POST {url}: 401 Unauthorized"));
-        }
+    }
+    if std::env::var("STANDIN_REGISTER").as_deref() == Ok("refuse") {
+        let url = format!("{}/register", agent.endpoint.trim_end_matches('/'));
+        fatal(&format!("POST {url}: 401 Unauthorized"));
+    }
+    for name in names {
         log(
             "INFO",
             &format!(
