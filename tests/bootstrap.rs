@@ -1041,63 +1041,6 @@ fn json_error(out: &Run) -> (String, String) {
 }
 
 #[test]
-fn a_kind_without_a_provider_is_refused_with_exit_2_before_any_aws_call() {
-    let account = Account::new();
-    let server = ImdsServer::start();
-    let boot = Boot::new(
-        "i-0n0pr0v1der",
-        &account,
-        server.endpoint_for("i-0n0pr0v1der"),
-    );
-    // CircleCI has its provider (tests/circleci.rs); Buildkite's is still to come.
-    let kind = "buildkite";
-    {
-        let config = boot.config(serde_json::json!({ "agent": kind }));
-        let out = boot
-            .cmd()
-            .args(["run", "--log-format", "json", "--config"])
-            .arg(&config)
-            .run();
-        out.code(2);
-        assert_eq!(
-            json_error(&out),
-            (
-                "ERROR".to_string(),
-                format!("no provider for agent kind {kind} in this version")
-            )
-        );
-        // The same refusal when only the config parameter is left to read.
-        let config = boot.config(serde_json::json!({ "agent": kind, "config_parameter": "p" }));
-        let out = boot
-            .cmd()
-            .args(["run", "--log-format", "json", "--config"])
-            .arg(&config)
-            .run();
-        out.code(2);
-        assert_eq!(
-            json_error(&out).1,
-            format!("no provider for agent kind {kind} in this version")
-        );
-
-        let out = boot
-            .cmd()
-            .args(["show-config", "--config"])
-            .arg(&config)
-            .run();
-        out.code(2);
-        out.stderr_is(&format!(
-            "error: no provider for agent kind {kind} in this version\n"
-        ));
-    }
-    assert_eq!(
-        server.requests(),
-        0,
-        "no metadata call for a kind without a provider"
-    );
-    assert!(!boot.agent_dir().join("config.yaml").exists());
-}
-
-#[test]
 fn a_section_for_another_kind_is_refused_with_exit_2_before_any_aws_call() {
     let account = Account::new();
     let server = ImdsServer::start();

@@ -310,6 +310,14 @@ async fn aarch64_binary_boots_end_to_end_under_qemu() {
     assert_idle_boot_given_back(&fleet, &boot).await;
 }
 
+/// The same boot with `agent: buildkite`: the aarch64 bootstrap writes the agent's config and
+/// hooks, starts the (host) stand-in agent, reads its end from the hooks and gives back.
+#[tokio::test(flavor = "multi_thread")]
+async fn aarch64_binary_boots_a_buildkite_agent_end_to_end_under_qemu() {
+    let (fleet, boot) = crate::buildkite::buildkite_fleet(Host::Qemu, "qemu-bk-idle", 2).await;
+    crate::buildkite::assert_idle_buildkite_boot_given_back(&fleet, &boot).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn windows_exe_boots_end_to_end_under_wine() {
     let (fleet, boot) = fleet_on(Host::Wine(WineExe::new(true)), "wine-idle", 2, true).await;

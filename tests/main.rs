@@ -5,6 +5,7 @@ mod support;
 mod aws_errors;
 mod bootstrap;
 mod build;
+mod buildkite;
 mod circleci;
 mod completions;
 mod cross;

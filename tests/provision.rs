@@ -494,6 +494,13 @@ fn buildkite_release_installs_the_agent_and_its_directories() {
         ] {
             assert!(p.join(&dir).is_dir(), "{os} {machine}: {dir}");
         }
+        // The bootstrap starts <agent_dir>/buildkite-agent: a link to the installed binary.
+        let link = p.join(etc).join("buildkite-agent");
+        assert_eq!(
+            std::fs::canonicalize(&link).unwrap(),
+            std::fs::canonicalize(p.join("usr/local/bin/buildkite-agent")).unwrap(),
+            "{os} {machine}"
+        );
         let installed = files_below(p);
         assert!(
             !installed.iter().any(|f| {

@@ -1,18 +1,10 @@
-//! How an agent leaves, whatever its kind: a config must let it leave on its own (or the fleet is
-//! sized by hand), and a stop must fit inside what the image's service manager waits for.
+//! The one rule every agent kind shares about leaving: an agent that neither disconnects after a
+//! job nor when idle never gives its instance back, so the scaler (which never lowers desired
+//! capacity) could never shrink the fleet. A fleet sized by hand says so with `static_fleet`.
 
 use crate::config::{defaults, BootConfigLayer, ConfigError};
 
-/// The images' service managers give the bootstrap this long to stop (packer/files:
-/// imagekit-bootstrap.service `TimeoutStopSec=10min`, com.imagekit.bootstrap.plist
-/// `ExitTimeOut` 600), after which they kill it, agent and give-back included.
-pub const SERVICE_STOP_TIMEOUT_SECS: u64 = 600;
-/// Of that, what the agent's own shutdown (disconnect, hook) and the give-back need after the
-/// grace period.
-pub const STOP_MARGIN_SECS: u64 = 60;
-
-/// An agent that neither leaves after a job nor when idle never gives its instance back: the
-/// scaler could never shrink the fleet.
+/// Refuses a complete layer whose agent would never leave, unless `static_fleet` is set.
 pub fn check_can_leave(layer: &BootConfigLayer) -> Result<(), ConfigError> {
     let after_job = layer
         .disconnect_after_job
@@ -29,20 +21,6 @@ pub fn check_can_leave(layer: &BootConfigLayer) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// The time a stopped job may still run must leave the margin inside the service stop timeout.
-pub fn check_grace(grace: u64) -> Result<(), ConfigError> {
-    let max = SERVICE_STOP_TIMEOUT_SECS - STOP_MARGIN_SECS;
-    if grace > max {
-        return Err(ConfigError::key(
-            "interruption_grace_period",
-            format!(
-                "{grace} s is over {max} s: the image's service manager kills the bootstrap {SERVICE_STOP_TIMEOUT_SECS} s into a stop, and the agent's shutdown and the give-back need the last {STOP_MARGIN_SECS}"
-            ),
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,30 +30,9 @@ mod tests {
     }
 
     #[test]
-    fn the_grace_period_fits_inside_the_service_stop_timeout() {
-        check_grace(540).unwrap();
-        assert_eq!(
-            check_grace(541).unwrap_err().to_string(),
-            "config: key `interruption_grace_period`: 541 s is over 540 s: the image's service manager kills the bootstrap 600 s into a stop, and the agent's shutdown and the give-back need the last 60"
-        );
-    }
-
-    #[test]
-    fn the_stated_stop_timeout_is_the_baked_one() {
-        let unit = include_str!("../../../packer/files/imagekit-bootstrap.service");
-        assert!(unit.contains("\nTimeoutStopSec=10min\n"), "{unit}");
-        let plist = include_str!("../../../packer/files/com.imagekit.bootstrap.plist");
-        assert!(
-            plist.contains("<key>ExitTimeOut</key>\n  <integer>600</integer>"),
-            "{plist}"
-        );
-        assert_eq!(SERVICE_STOP_TIMEOUT_SECS, 600);
-    }
-
-    #[test]
-    fn a_config_that_never_leaves_needs_static_fleet() {
-        let never = layer(r#"{"disconnect_after_job":false,"disconnect_after_idle_timeout":0}"#);
-        let err = check_can_leave(&never).unwrap_err().to_string();
+    fn only_a_static_fleet_may_never_leave() {
+        let never = r#"{"disconnect_after_job":false,"disconnect_after_idle_timeout":0}"#;
+        let err = check_can_leave(&layer(never)).unwrap_err().to_string();
         assert!(
             err.starts_with("config: key `disconnect_after_idle_timeout`: is 0"),
             "{err}"
@@ -85,5 +42,6 @@ mod tests {
         ))
         .unwrap();
         check_can_leave(&layer(r#"{"disconnect_after_job":false}"#)).unwrap();
+        check_can_leave(&layer(r#"{"disconnect_after_idle_timeout":0}"#)).unwrap();
     }
 }

@@ -5,10 +5,13 @@
 //! config is written, how it is started, how its end is read) and inherits a "not supported"
 //! default for the rest (a cache environment, a busy signal, checks beyond the schema).
 
+mod buildkite;
 mod circleci;
-pub mod leave;
+mod job_env;
+mod leave;
 mod outcome;
 mod semaphore;
+mod stop_budget;
 
 use std::path::PathBuf;
 
@@ -127,6 +130,7 @@ pub trait Agent: Send + Sync {
     fn graceful_stop(&self, _config: &BootConfig) -> GracefulStop {
         GracefulStop {
             signal: StopSignal::Terminate,
+            repeat: None,
             grace: None,
         }
     }
@@ -154,12 +158,12 @@ pub trait Agent: Send + Sync {
     fn read_end(&self, config: &BootConfig, state: &StateDir, exit: &Exit) -> Outcome;
 }
 
-/// The provider of `kind`; a kind this version cannot start is a config error (exit 2).
-pub fn provider(kind: AgentKind) -> Result<Box<dyn Agent>, ConfigError> {
+/// The provider of `kind`: every kind the kit knows has one.
+pub fn provider(kind: AgentKind) -> Box<dyn Agent> {
     match kind {
-        AgentKind::Semaphore => Ok(Box::new(semaphore::Semaphore)),
-        AgentKind::Circleci => Ok(Box::new(circleci::Circleci)),
-        other => Err(ConfigError::NoProvider(other)),
+        AgentKind::Semaphore => Box::new(semaphore::Semaphore),
+        AgentKind::Buildkite => Box::new(buildkite::Buildkite),
+        AgentKind::Circleci => Box::new(circleci::Circleci),
     }
 }
 
@@ -171,13 +175,13 @@ pub enum Scope {
 }
 
 /// The one check of a (possibly partial) layer, shared by `run`, `show-config`, `imagekit
-/// userdata` and the stack: its kind has a provider, and the provider's rules hold. Rewrites the
+/// userdata` and the stack: its kind's provider's rules hold. Rewrites the
 /// layer as [`Agent::check`] does, and returns the provider and the warnings to show.
 pub fn check_layer(
     layer: &mut BootConfigLayer,
     scope: Scope,
 ) -> Result<(Box<dyn Agent>, Vec<String>), ConfigError> {
-    let agent = provider(layer.agent.unwrap_or_default())?;
+    let agent = provider(layer.agent.unwrap_or_default());
     let warnings = agent.check(layer, scope)?;
     Ok((agent, warnings))
 }
@@ -241,29 +245,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_kind_without_a_provider_is_one_config_error_line() {
-        // Buildkite's provider is still to come.
-        let kind = AgentKind::Buildkite;
-        {
-            let err = provider(kind).err().expect("no provider yet").to_string();
-            assert_eq!(
-                err,
-                format!("no provider for agent kind {kind} in this version")
-            );
-            let layer = BootConfigLayer {
-                agent: Some(kind),
-                ..Default::default()
-            };
-            assert!(matches!(resolve(layer), Err(ConfigError::NoProvider(k)) if k == kind));
-        }
-    }
-
-    #[test]
     fn every_provider_is_the_kind_it_was_asked_for() {
         for kind in AgentKind::ALL {
-            if let Ok(agent) = provider(kind) {
-                assert_eq!(agent.kind(), kind);
-            }
+            assert_eq!(provider(kind).kind(), kind);
         }
     }
 }

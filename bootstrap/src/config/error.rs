@@ -21,10 +21,6 @@ pub enum ConfigError {
         "missing required key `{0}` (set it in the baked config, the config parameter or --config)"
     )]
     Missing(&'static str),
-    /// The kit knows the kind (the scaler and images may use it), but this bootstrap cannot
-    /// start its agent.
-    #[error("no provider for agent kind {0} in this version")]
-    NoProvider(imagekit_core::AgentKind),
 }
 
 impl ConfigError {

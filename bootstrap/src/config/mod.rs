@@ -22,7 +22,7 @@ pub use local::{LocalLayers, BAKED_CONFIG_ENV};
 pub use log_group::LogGroupPrefix;
 pub use parse::{parse_layer, parse_parameter_layer, read_layer};
 pub use resolve::{defaults, BootConfig, Section};
-pub use sections::{check_sections, CircleciSection, SemaphoreSection};
+pub use sections::{check_sections, BuildkiteSection, CircleciSection, SemaphoreSection};
 pub use watch::WatchInterval;
 
 /// Which CI agent the instance runs (one enum for the whole kit).

@@ -60,11 +60,14 @@ pub struct BuildkiteSection {
     /// Agents per instance (the agent's `spawn`): the number the scaler divides by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spawn: Option<u32>,
+    /// Where jobs check out and run (the agent's `build-path`); default: where the image made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_path: Option<PathBuf>,
 }
 
 impl Merge for BuildkiteSection {
     fn merge(mut self, later: Self) -> Self {
-        overlay!(self, later: queue, tags, spawn);
+        overlay!(self, later: queue, tags, spawn, build_path);
         self
     }
 }

@@ -130,7 +130,7 @@ impl Early {
         let agent = if merged.config_parameter.is_none() {
             agent::resolve(merged.clone())?.agent
         } else {
-            agent::provider(merged.agent.unwrap_or_default())?
+            agent::provider(merged.agent.unwrap_or_default())
         };
         // Every key the local layers set holds already; across keys, with the parameter's.
         let (_, warnings) = agent::check_layer(&mut merged, agent::Scope::Partial)?;

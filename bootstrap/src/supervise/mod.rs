@@ -36,11 +36,14 @@ pub enum StopSignal {
     Interrupt,
 }
 
-/// How an agent is stopped gracefully: its signal, then, if it has not exited after `grace`, by
-/// force. `None`: the agent bounds its own stop, so it is waited for.
+/// How an agent is stopped gracefully: its signal; with `repeat`, the same signal once more if it
+/// has not exited after that long (an agent whose first signal lets its jobs finish and whose
+/// second cancels them); then, if it has not exited after `grace`, by force. `grace: None`: the
+/// agent bounds its own stop, so it is waited for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GracefulStop {
     pub signal: StopSignal,
+    pub repeat: Option<Duration>,
     pub grace: Option<Duration>,
 }
 
@@ -128,6 +131,7 @@ mod tests {
     async fn an_agent_that_exits_by_itself_is_not_stopped() {
         let plan = GracefulStop {
             signal: StopSignal::Terminate,
+            repeat: None,
             grace: None,
         };
         let exit = supervise("exit 3", plan, std::future::pending()).await;
@@ -139,6 +143,7 @@ mod tests {
     async fn a_stop_sends_the_agents_own_signal() {
         let plan = GracefulStop {
             signal: StopSignal::Interrupt,
+            repeat: None,
             grace: None,
         };
         let exit = supervise("exec sleep 30", plan, async { SOON }).await;
@@ -153,6 +158,7 @@ mod tests {
     async fn a_stop_reaches_the_agent_even_if_the_bootstrap_ignores_its_signal() {
         let plan = GracefulStop {
             signal: StopSignal::Interrupt,
+            repeat: None,
             grace: None,
         };
         // SAFETY: no handler is installed; the previous disposition is put back below.
@@ -167,6 +173,7 @@ mod tests {
     async fn an_agent_that_outlasts_its_grace_is_killed() {
         let plan = GracefulStop {
             signal: StopSignal::Terminate,
+            repeat: None,
             grace: Some(Duration::from_millis(200)),
         };
         let dir = tempfile::tempdir().unwrap();
@@ -183,5 +190,37 @@ mod tests {
         let exit = supervise(&script, plan, stop).await;
         assert_eq!(exit.status.signal(), Some(libc::SIGKILL));
         assert!(exit.stop_requested);
+    }
+
+    /// An agent whose first signal lets its job finish and whose second cancels it: the second
+    /// comes after `repeat`, and only if the agent still runs.
+    #[tokio::test]
+    async fn a_repeated_stop_sends_the_signal_again_after_its_wait() {
+        let plan = GracefulStop {
+            signal: StopSignal::Terminate,
+            repeat: Some(Duration::from_millis(300)),
+            grace: None,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let (ready, first) = (dir.path().join("ready"), dir.path().join("first"));
+        let script = format!(
+            "n=0; trap 'n=$((n+1)); [ $n -ge 2 ] && exit 7; touch \"{first}\"' TERM; touch \"{ready}\"; while :; do sleep 0.05; done",
+            first = first.display(),
+            ready = ready.display(),
+        );
+        let stop = async {
+            while !ready.exists() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            SOON
+        };
+        let exit = supervise(&script, plan, stop).await;
+        assert_eq!(exit.status.code(), Some(7), "{:?}", exit.status);
+        assert!(first.exists(), "the first signal was not seen on its own");
+        assert!(exit.stop_requested);
+
+        // One that leaves on the first signal gets no second.
+        let exit = supervise("exec sleep 30", plan, async { SOON }).await;
+        assert_eq!(exit.status.signal(), Some(libc::SIGTERM));
     }
 }

@@ -9,7 +9,8 @@ use super::GracefulStop;
 use super::StopSignal;
 use crate::stop::StopRequest;
 
-/// Sends the agent its signal and waits, by force after its grace period (if it has one).
+/// Sends the agent its signal (again after `repeat`, if it asks for that and still runs) and
+/// waits, by force after its grace period (if it has one).
 #[cfg(unix)]
 pub(super) async fn stop(
     child: &mut Child,
@@ -20,17 +21,24 @@ pub(super) async fn stop(
         StopSignal::Terminate => (libc::SIGTERM, "SIGTERM"),
         StopSignal::Interrupt => (libc::SIGINT, "SIGINT"),
     };
-    if let Some(pid) = child.id() {
-        tracing::info!(
-            pid,
-            signal = name,
-            cause = request.cause,
-            "forwarding signal to the agent"
-        );
-        // SAFETY: plain kill(2) on our own child's pid, which has not been reaped yet.
-        unsafe {
-            libc::kill(pid as libc::pid_t, signal);
+    let send = |child: &Child, what: &str| {
+        if let Some(pid) = child.id() {
+            tracing::info!(pid, signal = name, cause = request.cause, "{what}");
+            // SAFETY: plain kill(2) on our own child's pid, which has not been reaped yet.
+            unsafe {
+                libc::kill(pid as libc::pid_t, signal);
+            }
         }
+    };
+    send(child, "forwarding signal to the agent");
+    if let Some(after) = graceful.repeat {
+        if let Ok(status) = tokio::time::timeout(after, child.wait()).await {
+            return status;
+        }
+        send(
+            child,
+            "the agent still runs after its grace period; sending its signal again",
+        );
     }
     let Some(grace) = graceful.grace else {
         return child.wait().await;
@@ -68,9 +76,23 @@ pub(super) async fn stop(
                 cause = request.cause,
                 "sent Ctrl-C to the agent's console, its graceful stop"
             );
-            let exited = match graceful.grace {
-                None => Some(child.wait().await),
-                Some(grace) => tokio::time::timeout(grace, child.wait()).await.ok(),
+            let mut repeated = None;
+            if let Some(after) = graceful.repeat {
+                match tokio::time::timeout(after, child.wait()).await {
+                    Ok(status) => repeated = Some(status),
+                    Err(_) => match super::console::interrupt() {
+                        Ok(()) => tracing::info!(
+                            pid,
+                            "the agent still runs after its grace period; sent Ctrl-C again"
+                        ),
+                        Err(e) => tracing::warn!(pid, "cannot send Ctrl-C again ({e})"),
+                    },
+                }
+            }
+            let exited = match (repeated, graceful.grace) {
+                (Some(status), _) => Some(status),
+                (None, None) => Some(child.wait().await),
+                (None, Some(grace)) => tokio::time::timeout(grace, child.wait()).await.ok(),
             };
             if let Some(status) = exited {
                 // The agent is gone, not its jobs' processes (their own groups never saw the

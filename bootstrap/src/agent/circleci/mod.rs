@@ -203,12 +203,14 @@ impl Agent for Circleci {
     /// task, the running one may finish); "An additional TERM signal" or `max_run_time` ends the
     /// drain, and the runner then TERMs the task-agent (and KILLs it "a brief period after").
     /// The supervisor sends one TERM; if the runner has not exited within the grace period (and
-    /// the margin), it is killed. The second TERM would let the task-agent stop cleanly instead;
-    /// the supervisor has no repeated signal yet (see the report of issue 17).
+    /// the margin), it is killed. A second TERM (the supervisor's `repeat`, which Buildkite uses)
+    /// would let the task-agent stop cleanly instead; the stand-in does not model it yet, so it
+    /// is not asked for.
     fn graceful_stop(&self, config: &BootConfig) -> GracefulStop {
-        let bound = config.interruption_grace_period + super::leave::STOP_MARGIN_SECS;
+        let bound = config.interruption_grace_period + super::stop_budget::STOP_MARGIN_SECS;
         GracefulStop {
             signal: StopSignal::Terminate,
+            repeat: None,
             grace: Some(Duration::from_secs(bound)),
         }
     }

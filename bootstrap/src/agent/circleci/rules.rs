@@ -7,7 +7,8 @@
 
 use std::path::Path;
 
-use crate::agent::leave::{check_can_leave, check_grace};
+use crate::agent::leave::check_can_leave;
+use crate::agent::stop_budget::check_grace;
 use crate::agent::Scope;
 use crate::config::{BootConfigLayer, ConfigError};
 

@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::agent::job_env::render_env;
 use crate::state::StateDir;
 use imagekit_core::atomic;
 
@@ -45,28 +46,6 @@ pub fn env_file(state: &StateDir) -> PathBuf {
 /// What the hook writes when a job starts.
 pub fn started_file(state: &StateDir) -> PathBuf {
     state.file("job-started")
-}
-
-/// The env file's text: one `export NAME=<quoted>` per variable (Unix). Names are shell
-/// identifiers and values NUL-free (checked with the config, `rules.rs`).
-#[cfg(not(windows))]
-pub fn render_env(env: &[(String, String)]) -> Vec<u8> {
-    let mut text = String::from("# Written by imagekit-bootstrap: the job's variables.\n");
-    for (name, value) in env {
-        let quoted = shlex::try_quote(value).expect("job env values are checked NUL-free");
-        text.push_str(&format!("export {name}={quoted}\n"));
-    }
-    text.into_bytes()
-}
-
-/// The env file's text: a JSON object (Windows, read by `ConvertFrom-Json`).
-#[cfg(windows)]
-pub fn render_env(env: &[(String, String)]) -> Vec<u8> {
-    let map: serde_json::Map<String, serde_json::Value> = env
-        .iter()
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
-    serde_json::to_vec(&map).expect("a JSON object serialises")
 }
 
 /// Writes the hook (fixed text) and the env file (0600, `owner`'s), and clears an earlier

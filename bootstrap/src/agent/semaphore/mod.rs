@@ -184,9 +184,10 @@ impl Agent for Semaphore {
     /// bounded by the same budget the Unix service managers give (the grace period, then the
     /// margin for the agent's own shutdown), and what is left is then ended by force.
     fn graceful_stop(&self, config: &BootConfig) -> GracefulStop {
-        let bound = config.interruption_grace_period + super::leave::STOP_MARGIN_SECS;
+        let bound = config.interruption_grace_period + super::stop_budget::STOP_MARGIN_SECS;
         GracefulStop {
             signal: StopSignal::Terminate,
+            repeat: None,
             grace: cfg!(windows).then(|| Duration::from_secs(bound)),
         }
     }

@@ -4,7 +4,8 @@
 //! Source: semaphoreci/agent@7fc190af6847b2d41fd983ad41b591fc09b87cb6 (main.go,
 //! pkg/config/config.go, pkg/listener/selfhostedapi/api.go).
 
-use crate::agent::leave::{check_can_leave, check_grace};
+use crate::agent::job_env::check_env;
+use crate::agent::stop_budget::check_grace;
 use crate::agent::Scope;
 use crate::config::{BootConfigLayer, ConfigError};
 
@@ -67,7 +68,7 @@ pub fn check(layer: &mut BootConfigLayer, scope: Scope) -> Result<Vec<String>, C
         check_grace(grace)?;
     }
     if scope == Scope::Complete {
-        check_can_leave(layer)?;
+        crate::agent::leave::check_can_leave(layer)?;
     }
     Ok(warnings)
 }
@@ -116,29 +117,6 @@ fn endpoint_host(endpoint: &str) -> Result<(String, Vec<String>), ConfigError> {
         ));
     }
     Ok((host.to_string(), warnings))
-}
-
-/// Job variables reach the job through the pre-job hook, exported by the job's shell, so a name
-/// must be a shell identifier (POSIX "name"). Any value travels, but none can hold a NUL.
-fn check_env(name: &str, value: &str) -> Result<(), ConfigError> {
-    let mut chars = name.chars();
-    let identifier = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !identifier {
-        return Err(ConfigError::key(
-            "env",
-            format!("{name:?} is not a shell variable name: use letters, digits and _, not starting with a digit"),
-        ));
-    }
-    if value.contains('\0') {
-        return Err(ConfigError::key(
-            &format!("env.{name}"),
-            "holds a NUL byte, which no environment variable can: remove it",
-        ));
-    }
-    Ok(())
 }
 
 /// The agent's own rule for a name it is given (main.go `validateAgentName`): a URL (which the
@@ -211,21 +189,6 @@ mod tests {
             assert!(e.contains(says), "{given}: {e}");
             assert!(e.ends_with("e.g. acme.semaphoreci.com"), "{e}");
         }
-    }
-
-    #[test]
-    fn env_names_are_shell_identifiers_and_values_anything_but_nul() {
-        for name in ["A", "_x", "JAVA_OPTS", "a1"] {
-            check_env(name, "v=w 'q' \"d\" $X \\ \n é").unwrap();
-        }
-        for name in ["1A", "A-B", "", "A B", "é", "A=B"] {
-            let e = check_env(name, "v").unwrap_err().to_string();
-            assert!(e.starts_with("config: key `env`: "), "{e}");
-        }
-        assert_eq!(
-            check_env("A", "x\0y").unwrap_err().to_string(),
-            "config: key `env.A`: holds a NUL byte, which no environment variable can: remove it"
-        );
     }
 
     #[test]

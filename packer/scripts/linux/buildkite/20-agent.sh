@@ -44,5 +44,7 @@ install -d -m 0755 "$prefix/etc/buildkite-agent/plugins" \
   "$prefix/var/lib/buildkite-agent" "$prefix/var/lib/buildkite-agent/builds"
 chown buildkite-agent:buildkite-agent "$prefix/etc/buildkite-agent/plugins" \
   "$prefix/var/lib/buildkite-agent" "$prefix/var/lib/buildkite-agent/builds"
+# imagekit-bootstrap starts the agent from its dir (<agent_dir>/buildkite-agent, as on Windows).
+ln -sfn ../../usr/local/bin/buildkite-agent "$prefix/etc/buildkite-agent/buildkite-agent"
 # Prints "buildkite-agent version X" (buildkite/agent@d312b88:main.go, printVersion).
 "$prefix/usr/local/bin/buildkite-agent" --version

@@ -47,5 +47,7 @@ install -m 0755 "$work/release/buildkite-agent" "$prefix/usr/local/bin/buildkite
 install -d -m 0755 "$prefix/usr/local/etc/buildkite-agent" "$prefix/usr/local/etc/buildkite-agent/hooks"
 install -d -m 0755 "$prefix/usr/local/etc/buildkite-agent/plugins" "$home/builds"
 chown buildkite-agent:staff "$prefix/usr/local/etc/buildkite-agent/plugins" "$home/builds"
+# imagekit-bootstrap starts the agent from its dir (<agent_dir>/buildkite-agent, as on Windows).
+ln -sfn ../../bin/buildkite-agent "$prefix/usr/local/etc/buildkite-agent/buildkite-agent"
 # Prints "buildkite-agent version X" (buildkite/agent@d312b88:main.go, printVersion).
 "$prefix/usr/local/bin/buildkite-agent" --version

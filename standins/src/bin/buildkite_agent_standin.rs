@@ -1,0 +1,536 @@
+//! Test stand-in for buildkite-agent v3 (`buildkite-agent start --config PATH`) on Unix: it reads
+//! its config file with the real parse rules and refuses what the real agent refuses at start,
+//! with its message and exit code; "registers" (or is refused, as told); runs the lifecycle and
+//! job hooks the real one runs, in its order and with its environment; runs the job it is handed;
+//! takes SIGTERM as the real one does (the first finishes the running job, the second cancels
+//! it, the third exits at once); and records what it was given for the tests.
+//!
+//! Every rule mirrors buildkite/agent@d312b88564052a9742f6c50e008c07e5d6035511 (tag v3.137.0),
+//! cited as `path` under it where it is enforced. What it does not reproduce: the HTTP calls to
+//! the agent API (registration is told by `STANDIN_REGISTER`; the 30 retries 10 s apart of a
+//! retryable failure), the `bootstrap` subprocess per job and its env-dump wrapper (the job's
+//! hooks are sourced into one `sh` instead, which carries exported variables the same way), the
+//! idle timer (an agent without a job idles out at once), PTYs, and plugins.
+//!
+//! Test controls (environment): `STANDIN_REGISTER=refuse` answers the registration 401;
+//! `STANDIN_WAIT_FOR` holds (idle, registered) until that file exists; `STANDIN_JOB` is a job's
+//! command (sh), run once the wait is over; `STANDIN_JOB_STARTED` is a file written once the
+//! job's command runs.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The agent's default endpoint (clicommand/global.go `DefaultEndpoint`).
+const DEFAULT_ENDPOINT: &str = "https://agent-edge.buildkite.com/v3";
+
+/// logger/log.go `TextPrinter.Print`: `<2006-01-02 15:04:05> <LEVEL padded to 6> <message>`,
+/// to stderr (clicommand/global.go: `logger.NewTextPrinter(os.Stderr)`).
+fn log(level: &str, message: &str) {
+    let now = aws_smithy_types::DateTime::from(std::time::SystemTime::now())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_default();
+    let now = now.replace('T', " ").trim_end_matches('Z').to_string();
+    let now = now.split('.').next().unwrap_or_default().to_string();
+    let _ = writeln!(std::io::stderr(), "{now} {level:<6} {message}");
+}
+
+/// clicommand/global.go `setupLoggerAndConfig`: a loader error is printed alone, then exit 1.
+fn config_error(message: &str) -> ! {
+    let _ = writeln!(std::io::stderr(), "{message}");
+    std::process::exit(1)
+}
+
+/// main.go → clicommand/errors.go `PrintMessageAndReturnExitCode`: an error returned by the
+/// command's action, then exit 1.
+fn fatal(message: &str) -> ! {
+    let _ = writeln!(std::io::stderr(), "buildkite-agent: fatal: {message}");
+    std::process::exit(1)
+}
+
+/// cliconfig/file.go `parseLine` (from godotenv), line by line as `Load` calls it.
+fn parse_line(line: &str) -> Result<(String, String), String> {
+    let mut line = line.to_string();
+    // "ditch the comments (but keep quoted hashes)"
+    if line.contains('#') {
+        let mut keep: Vec<&str> = Vec::new();
+        let mut open = false;
+        let segments: Vec<&str> = line.split('#').collect();
+        for segment in &segments {
+            if segment.matches('"').count() == 1 || segment.matches('\'').count() == 1 {
+                if open {
+                    open = false;
+                    keep.push(segment);
+                } else {
+                    open = true;
+                }
+            }
+            if keep.is_empty() || open {
+                keep.push(segment);
+            }
+        }
+        line = keep.join("#");
+    }
+    // "now split key from value", `=` first, else "yaml mode" `:`.
+    let Some((key, value)) = line.split_once('=').or_else(|| line.split_once(':')) else {
+        return Err(format!(
+            "can't separate key from value in string {line:?}, no valid separators (= or :) found"
+        ));
+    };
+    let key = key.strip_prefix("export").unwrap_or(key).trim().to_string();
+    let mut value = value.trim().to_string();
+    if value.matches('"').count() == 2 || value.matches('\'').count() == 2 {
+        value = value.trim_matches(['"', '\'']).to_string();
+        value = value.replace("\\\"", "\"").replace("\\n", "\n");
+    }
+    Ok((key, value))
+}
+
+/// cliconfig/file.go `Load` and `isIgnoredLine`; unknown keys are simply never looked up
+/// (cliconfig/loader.go reads the file only for the config struct's `cli` names).
+fn load(path: &Path) -> BTreeMap<String, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        // cliconfig/loader.go `Load`.
+        Err(_) => config_error(&format!(
+            "a configuration file could not be found at: {:?}",
+            path.display().to_string()
+        )),
+    };
+    let mut config = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim_matches([' ', '\n', '\t']);
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        match parse_line(line) {
+            Ok((key, value)) => {
+                config.insert(key, value);
+            }
+            Err(e) => config_error(&format!(
+                "loading config file: parsing config line {}: {e}",
+                n + 1
+            )),
+        }
+    }
+    config
+}
+
+/// What `agent start` runs with, as the loader fills its config (cliconfig/loader.go
+/// `setFieldValueFromCLI`: a string as is, a slice split on `,`, bools by `strconv.ParseBool` and
+/// ints by `strconv.Atoi`, each error ignored, leaving false or 0).
+struct Agent {
+    name: String,
+    spawn: i64,
+    tags: Vec<String>,
+    disconnect_after_job: bool,
+    cancel_grace_period: u64,
+    build_path: PathBuf,
+    hooks_path: Option<PathBuf>,
+    additional_hooks_paths: Vec<PathBuf>,
+    endpoint: String,
+}
+
+fn parse_bool(v: &str) -> bool {
+    // Go's strconv.ParseBool.
+    matches!(v, "1" | "t" | "T" | "TRUE" | "true" | "True")
+}
+
+/// clicommand/agent_start.go `AgentStartConfig` and its action, in their order.
+fn validate(config: &BTreeMap<String, String>) -> Agent {
+    let get = |k: &str| config.get(k).cloned().unwrap_or_default();
+    // cliconfig/loader.go `normalizeField` "list": split on `,`, drop empty, trim.
+    let list = |k: &str| -> Vec<String> {
+        get(k)
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    // normalize:"filepath": internal/osutil `NormalizeFilePath` expands `$VAR` and `~`; the
+    // stand-in only refuses what it cannot mirror.
+    let path = |k: &str| -> Option<PathBuf> {
+        let v = get(k);
+        if v.contains('$') || v.starts_with('~') {
+            config_error(&format!("the stand-in does not expand {k}: {v:?}"));
+        }
+        Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty())
+    };
+    let build_path = path("build-path");
+    // validate:"required", in the struct's field order: build-path, then token, then endpoint
+    // (cliconfig/loader.go `validateField`: "Missing %s." plus the `--help` hint).
+    let hint = " See: `buildkite-agent start --help`";
+    let Some(build_path) = build_path else {
+        config_error(&format!("Missing build-path.{hint}"))
+    };
+    if get("token").is_empty() {
+        config_error(&format!("Missing token.{hint}"));
+    }
+    // clicommand/global.go `EndpointFlag`: the default when the file has none.
+    let endpoint = config
+        .get("endpoint")
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+    if endpoint.is_empty() {
+        config_error(&format!("Missing endpoint.{hint}"));
+    }
+    // clicommand/register_token.go: a token starting with file:// or fd:// is a reference.
+    let token = get("token");
+    if token.starts_with("file://") || token.starts_with("fd://") {
+        fatal("the stand-in does not resolve indirect tokens");
+    }
+    // clicommand/cancel_signal.go `signalGracePeriod` with the default signal grace (-1).
+    let cancel_grace: i64 = config
+        .get("cancel-grace-period")
+        .map(|v| v.parse().unwrap_or(0))
+        .unwrap_or(10);
+    if cancel_grace < 1 {
+        fatal(&format!(
+            "cancel-grace-period ({cancel_grace}) must be at least as big as signal-grace-period-seconds (-1)"
+        ));
+    }
+    let mut tags = list("tags");
+    // agent_start.go: "Munge the value from --queue (if it exists) into the tags slice".
+    let queue = get("queue");
+    if !queue.is_empty() {
+        if tags.iter().any(|t| t.trim().starts_with("queue=")) {
+            log(
+                "FATAL",
+                "Queue must be present in only one of the --tags or the --queue flags",
+            );
+            std::process::exit(1);
+        }
+        tags.push(format!("queue={queue}"));
+    }
+    // agent_start.go: spawn defaults to 1, and "invalid spawn %d, must be at least 1".
+    let spawn: i64 = config
+        .get("spawn")
+        .map(|v| v.parse().unwrap_or(0))
+        .unwrap_or(1);
+    if spawn < 1 {
+        fatal(&format!("invalid spawn {spawn}, must be at least 1"));
+    }
+    let name = get("name");
+    if name.is_empty() {
+        // The real agent lets the API name it; the tests always give one.
+        fatal("the stand-in needs a name");
+    }
+    Agent {
+        name,
+        spawn,
+        tags,
+        disconnect_after_job: config
+            .get("disconnect-after-job")
+            .is_some_and(|v| parse_bool(v)),
+        cancel_grace_period: cancel_grace as u64,
+        build_path,
+        hooks_path: path("hooks-path"),
+        additional_hooks_paths: list("additional-hooks-paths")
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        endpoint,
+    }
+}
+
+/// Where the stand-in records what it saw, for the tests.
+static RECORD: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// SIGTERM and SIGINT seen so far (agent_start.go `poolSignals.handleLoop`).
+static INTERRUPTS: AtomicUsize = AtomicUsize::new(0);
+
+fn interrupts() -> usize {
+    INTERRUPTS.load(Ordering::SeqCst)
+}
+
+/// agent_start.go `poolSignals.handle`: `signal.Notify` for SIGINT, SIGHUP, SIGTERM, SIGQUIT,
+/// installed after registration and the startup hook. The first SIGTERM/SIGINT stops gracefully,
+/// the second ungracefully, the third exits 1 at once.
+fn handle_signals() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the signal handlers");
+    let (mut term, mut int) = {
+        let _in = rt.enter();
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::terminate()).expect("a SIGTERM handler"),
+            signal(SignalKind::interrupt()).expect("a SIGINT handler"),
+        )
+    };
+    std::thread::spawn(move || {
+        rt.block_on(async {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                let n = INTERRUPTS.fetch_add(1, Ordering::SeqCst) + 1;
+                // For the tests: how many the agent has seen.
+                if let Some(rec) = RECORD.get() {
+                    let _ = std::fs::write(rec.join("interrupts"), n.to_string());
+                }
+                match n {
+                    1 => log(
+                        "INFO",
+                        "Received CTRL-C, send again to forcefully kill the agent(s)",
+                    ),
+                    2 => {
+                        log("INFO", "Forcefully stopping running jobs and stopping the agent(s) in 10s");
+                        log("INFO", "Press Ctrl-C one more time to exit immediately without disconnecting - note that agents will be considered lost!");
+                    }
+                    _ => {
+                        log("INFO", "Exiting immediately with status 1");
+                        std::process::exit(1);
+                    }
+                }
+            }
+        })
+    });
+}
+
+/// The global hook `name` in each hooks dir, `hooks-path` first, then each additional path
+/// (internal/job/executor.go `getAllGlobalHookPaths`; internal/job/hook/hook.go `Find`: the file
+/// `name`, or `name.ps1`, not a directory).
+fn global_hooks(agent: &Agent, name: &str) -> Vec<PathBuf> {
+    agent
+        .hooks_path
+        .iter()
+        .chain(agent.additional_hooks_paths.iter())
+        .map(|dir| dir.join(name))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// agent_start.go `agentLifecycleHook`: every `name` hook, in order, each run as a script with the
+/// agent's environment plus BUILDKITE_AGENT_IDS and BUILDKITE_AGENT_NAMES; the first failure is
+/// returned.
+fn lifecycle_hook(agent: &Agent, name: &str, names: &str) -> Result<(), String> {
+    for hook in global_hooks(agent, name) {
+        let status = Command::new("sh")
+            .arg(&hook)
+            .env("BUILDKITE_AGENT_IDS", "standin-agent-id")
+            .env("BUILDKITE_AGENT_NAMES", names)
+            .status()
+            .map_err(|e| format!("{:?} hook: {e}", name))?;
+        if !status.success() {
+            let message = format!("{name:?} hook: exit status {}", status.code().unwrap_or(-1));
+            log("ERROR", &message);
+            return Err(message);
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let here = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let rec = here.join("record");
+    std::fs::create_dir_all(&rec).unwrap();
+    let _ = RECORD.set(rec.clone());
+    std::fs::write(rec.join("argv"), argv.join("\n") + "\n").unwrap();
+    let env: String = std::env::vars_os()
+        .map(|(k, v)| format!("{}={}\n", k.to_string_lossy(), v.to_string_lossy()))
+        .collect();
+    std::fs::write(rec.join("env"), env).unwrap();
+    let uid = Command::new("id").arg("-u").output().unwrap().stdout;
+    std::fs::write(rec.join("uid"), uid).unwrap();
+
+    // main.go and clicommand/agent_start.go: `start`, with `--config` naming the file.
+    let config_path = match argv.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["start", "--config", path] => PathBuf::from(path),
+        _ => fatal("the stand-in takes only `start --config PATH`"),
+    };
+    let config = load(&config_path);
+    std::fs::copy(&config_path, rec.join("buildkite-agent.cfg")).unwrap();
+    let mode = Command::new("stat")
+        .args(["-c", "%a %u"])
+        .arg(&config_path)
+        .output()
+        .unwrap()
+        .stdout;
+    std::fs::write(rec.join("config-mode"), mode).unwrap();
+    let agent = validate(&config);
+
+    // agent_start.go: the build path is created if missing.
+    if !agent.build_path.exists() {
+        log(
+            "INFO",
+            &format!(
+                "Build Path doesn't exist, creating it ({})",
+                agent.build_path.display()
+            ),
+        );
+        std::fs::create_dir_all(&agent.build_path).unwrap();
+    }
+    let names: Vec<String> = (1..=agent.spawn)
+        .map(|i| agent.name.replace("%spawn", &i.to_string()))
+        .collect();
+    register(&agent, &names);
+    std::fs::write(rec.join("names"), names.join("\n") + "\n").unwrap();
+
+    // agent_start.go: the shutdown hook is deferred before the startup hook runs.
+    let names_env = names.join(",");
+    if let Err(e) = lifecycle_hook(&agent, "agent-startup", &names_env) {
+        fatal(&format!("failed to run startup hook: {e}"));
+    }
+    handle_signals();
+    log("INFO", &format!("Starting {} Agent(s)", agent.spawn));
+    log("INFO", "You can press Ctrl-C to stop the agents");
+
+    if let Some(release) = std::env::var_os("STANDIN_WAIT_FOR") {
+        while !Path::new(&release).exists() && interrupts() == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    // A graceful stop takes no new job (agent/agent_worker.go `StopGracefully`).
+    if let Ok(command) = std::env::var("STANDIN_JOB") {
+        if interrupts() == 0 {
+            run_job(&agent, &names[0], &command, &rec);
+        }
+    }
+    match interrupts() {
+        0 if agent.disconnect_after_job && std::env::var("STANDIN_JOB").is_ok() => log(
+            "INFO",
+            "Job finished. Disconnecting because --disconnect-after-job is set",
+        ),
+        0 => log(
+            "INFO",
+            "Agent has been idle for the disconnect-after-idle-timeout. Disconnecting...",
+        ),
+        _ => {}
+    }
+    let _ = lifecycle_hook(&agent, "agent-shutdown", &names_env);
+    // agent_start.go: `pool.Start` returned nil once every worker disconnected.
+    std::process::exit(0)
+}
+
+/// agent_start.go: one "Registering agent with Buildkite..." (or "Registering agent %d of %d with
+/// Buildkite...") line per spawned agent while it builds the requests, then core/client.go
+/// `Register` for each, concurrently. A 401 is not retried (api/retryable.go
+/// `IsRetryableStatus`), and the first error goes back to `agent start` unwrapped
+/// (internal/concurrently/map.go: the call itself for one agent, `context.Cause` for more) and
+/// out as its fatal line (api/client.go `ErrorResponse.Error`: "<method> <url>: <status>").
+fn register(agent: &Agent, names: &[String]) {
+    for i in 0..names.len() {
+        if names.len() == 1 {
+            log("INFO", "Registering agent with Buildkite...");
+        } else {
+            log(
+                "INFO",
+                &format!(
+                    "Registering agent {} of {} with Buildkite...",
+                    i + 1,
+                    names.len()
+                ),
+            );
+        }
+    }
+    if std::env::var("STANDIN_REGISTER").as_deref() == Ok("refuse") {
+        let url = format!("{}/register", agent.endpoint.trim_end_matches('/'));
+        fatal(&format!("POST {url}: 401 Unauthorized"));
+    }
+    for name in names {
+        log(
+            "INFO",
+            &format!(
+                "Successfully registered agent \"{name}\" with tags [{}]",
+                agent.tags.join(", ")
+            ),
+        );
+    }
+}
+
+/// One job as the job executor runs it (internal/job/executor.go `Run`): the global
+/// `environment` hooks (`setUp`), the command, then the global `pre-exit` hooks (`tearDown`, also
+/// after a failure or a cancel), in one `sh` with the agent's environment (agent/job_runner.go:
+/// `append(os.Environ(), env...)`) plus the job's BUILDKITE_* variables; a failing environment
+/// hook fails the job before its command (executor.go: "Error setting up job executor").
+fn run_job(agent: &Agent, name: &str, command: &str, rec: &Path) {
+    let job_id = "0190a1b2-c3d4-4e5f-8a9b-0123456789ab";
+    log("INFO", &format!("Assigned job {job_id}. Accepting..."));
+    let source = |hooks: Vec<PathBuf>, on_fail: &str| -> String {
+        hooks
+            .iter()
+            .map(|h| format!(". {} || {on_fail}\n", shell_quote(h)))
+            .collect()
+    };
+    let mut script = String::new();
+    script.push_str("imagekit_standin_status=0\n");
+    script.push_str("imagekit_standin_setup() {\n");
+    script.push_str(&source(global_hooks(agent, "environment"), "return $?"));
+    script.push_str(":\n}\n");
+    script.push_str("if imagekit_standin_setup; then\n");
+    if let Some(started) = std::env::var_os("STANDIN_JOB_STARTED") {
+        script.push_str(&format!(": > {}\n", shell_quote(Path::new(&started))));
+    }
+    script.push_str(&format!("( {command}\n) || imagekit_standin_status=$?\n"));
+    script.push_str("else imagekit_standin_status=$?; fi\n");
+    script.push_str(&source(global_hooks(agent, "pre-exit"), "exit $?"));
+    script.push_str("exit $imagekit_standin_status\n");
+    let checkout = agent.build_path.join(name).join("org").join("pipeline");
+    let mut job: Child = Command::new("sh")
+        .args(["-c", &script])
+        .env("BUILDKITE", "true")
+        .env("BUILDKITE_JOB_ID", job_id)
+        .env("BUILDKITE_AGENT_NAME", name)
+        .env("BUILDKITE_BUILD_PATH", &agent.build_path)
+        .env("BUILDKITE_BUILD_CHECKOUT_PATH", &checkout)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("running sh for the job");
+    // The second interrupt cancels the job: the cancel signal (SIGTERM, clicommand/cancel_signal.go
+    // `cancelSignalFlag`'s default) to its process group, then SIGKILL after the cancel grace
+    // period (agent/job_runner.go `Cancel`, internal/process).
+    let mut cancelled_at: Option<Instant> = None;
+    let status = loop {
+        if let Some(status) = job.try_wait().expect("waiting for the job") {
+            break status;
+        }
+        if interrupts() >= 2 {
+            let at = *cancelled_at.get_or_insert_with(|| {
+                log("INFO", &format!("Canceling job {job_id}"));
+                signal_group(&job, libc::SIGTERM);
+                Instant::now()
+            });
+            if at.elapsed() >= Duration::from_secs(agent.cancel_grace_period) {
+                signal_group(&job, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let result = match (status.success(), cancelled_at.is_some()) {
+        (_, true) => "cancelled",
+        (true, false) => "passed",
+        (false, false) => "failed",
+    };
+    std::fs::write(rec.join("job-result"), result).unwrap();
+    log(
+        "INFO",
+        &format!(
+            "Finished job {job_id} with exit status {}",
+            status.code().unwrap_or(-1)
+        ),
+    );
+}
+
+fn signal_group(job: &Child, signal: libc::c_int) {
+    // SAFETY: kill(2) on the job's own process group, which it leads.
+    unsafe {
+        libc::kill(-(job.id() as libc::pid_t), signal);
+    }
+}
+
+/// A path as one sh word.
+fn shell_quote(path: &Path) -> String {
+    format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
