@@ -104,6 +104,9 @@ pub(super) fn scaler(
     }))
 }
 
+/// The scaler setting naming its queue (`("queue", "linux")`), when the kind has one.
+type QueueSetting = Option<(&'static str, String)>;
+
 /// The queue flag the kind's scaler reads (`queue` or `resource_class`), and the agents per
 /// instance it divides by: Buildkite's `spawn` unless `[stack.scaler]` says the same.
 fn queue(
@@ -111,7 +114,7 @@ fn queue(
     s: &ScalerTable,
     agent: AgentRow,
     boot: &BootConfigLayer,
-) -> Result<(Option<(&'static str, String)>, Option<u32>), UsageError> {
+) -> Result<(QueueSetting, Option<u32>), UsageError> {
     if let (Some(_), false) = (
         &s.resource_class,
         agent.scaler_queue == ScalerQueue::ResourceClass,
