@@ -66,8 +66,50 @@ const SSH_STACK: &[&str] = &[
     "203.0.113.0/24",
 ];
 
+/// A Buildkite and a CircleCI fleet: what differs from Semaphore's is the scaler's queue and
+/// token.
+const OTHER_KINDS: &str = r#"
+[[stack]]
+name = "bk-linux"
+agent = "buildkite"
+os = "linux"
+token_parameter = "/ci/buildkite/agent-token"
+instance_types = ["c7g.xlarge"]
+max = 8
+
+[stack.boot.buildkite]
+queue = "linux-arm"
+spawn = 2
+tags = { os = "linux" }
+
+[[stack]]
+name = "cc-macos"
+agent = "circleci"
+os = "macos"
+token_parameter = "/ci/circleci/resource-class-token"
+instance_types = ["mac2.metal"]
+max = 2
+license_configuration_arn = "arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789abcdef0123456789abcdef"
+
+[stack.scaler]
+resource_class = "acme/macos-m1"
+token_parameter = "/ci/circleci/api-token"
+"#;
+
+/// `imagekit stack render` of one stack of [`OTHER_KINDS`].
+fn render_other_kind(name: &str) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("imagekit.toml");
+    std::fs::write(&config, OTHER_KINDS).unwrap();
+    Cmd::imagekit()
+        .args(["stack", "render", "--config"])
+        .arg(&config)
+        .args(["--stack", name])
+        .run()
+}
+
 /// Every template the tests render: the repository's three stacks, the three agent-aws-stack
-/// examples, and the SSH one.
+/// examples, the SSH one, and a Buildkite and a CircleCI fleet.
 fn all_templates() -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for name in STACKS {
@@ -80,7 +122,107 @@ fn all_templates() -> Vec<(String, Value)> {
         ));
     }
     out.push(("ci-ssh".into(), render(SSH_STACK).success().json()));
+    for name in ["bk-linux", "cc-macos"] {
+        out.push((name.into(), render_other_kind(name).success().json()));
+    }
     out
+}
+
+fn scaler_env(t: &Value) -> Value {
+    one(t, "AWS::Lambda::Function")["Properties"]["Environment"]["Variables"].clone()
+}
+
+/// The scaler reads the kind's own queue (Buildkite's from the boot config, with `spawn` agents
+/// per instance; CircleCI's resource class with its API token), and the instances boot the kind.
+#[test]
+fn buildkite_and_circleci_fleets_scale_from_their_own_queue() {
+    let bk = render_other_kind("bk-linux").success().json();
+    assert_eq!(
+        scaler_env(&bk),
+        json!({
+            "IMAGEKIT_SCALE_AGENTS_PER_INSTANCE": "2",
+            "IMAGEKIT_SCALE_ASG": "bk-linux",
+            "IMAGEKIT_SCALE_CI": "buildkite",
+            "IMAGEKIT_SCALE_QUEUE": "linux-arm",
+            "IMAGEKIT_SCALE_TOKEN_PARAMETER": "/ci/buildkite/agent-token"
+        })
+    );
+    let boot = boot_config(&bk);
+    assert_eq!(boot["agent"], "buildkite");
+    assert_eq!(
+        boot["buildkite"],
+        json!({"queue": "linux-arm", "tags": {"os": "linux"}, "spawn": 2})
+    );
+    insta::assert_snapshot!("stack_bk-linux", render_other_kind("bk-linux").stdout());
+
+    let cc = render_other_kind("cc-macos").success().json();
+    assert_eq!(
+        scaler_env(&cc),
+        json!({
+            "IMAGEKIT_SCALE_ASG": "cc-macos",
+            "IMAGEKIT_SCALE_CI": "circleci",
+            "IMAGEKIT_SCALE_RESOURCE_CLASS": "acme/macos-m1",
+            "IMAGEKIT_SCALE_TOKEN_PARAMETER": "/ci/circleci/api-token"
+        })
+    );
+    assert_eq!(boot_config(&cc)["agent"], "circleci");
+    // The scaler's role reads its own API token; the instances' role reads the runner's.
+    let docs = policy_documents(&cc)
+        .iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>();
+    assert!(
+        docs.iter()
+            .any(|d| d.contains("parameter/ci/circleci/api-token")),
+        "{docs:?}"
+    );
+    assert!(
+        docs.iter()
+            .any(|d| d.contains("parameter/ci/circleci/resource-class-token")),
+        "{docs:?}"
+    );
+    insta::assert_snapshot!("stack_cc-macos", render_other_kind("cc-macos").stdout());
+}
+
+const BUILDKITE: &str = r#"
+[[stack]]
+name = "bk"
+agent = "buildkite"
+os = "linux"
+token_parameter = "/ci/token"
+instance_types = ["t3.large"]
+max = 4
+"#;
+
+#[test]
+fn a_kinds_scaler_without_its_queue_is_refused_naming_the_key() {
+    assert_eq!(
+        refused_file(BUILDKITE),
+        "error: imagekit.toml [[stack]] bk: boot.buildkite.queue is required: the queue the agents take jobs from, which the scaler reads (or set scaler.enabled = false)"
+    );
+    assert_eq!(
+        refused_file(&format!(
+            "{BUILDKITE}[stack.boot.buildkite]\nqueue = \"q\"\nspawn = 2\n[stack.scaler]\nagents_per_instance = 3\n"
+        )),
+        "error: imagekit.toml [[stack]] bk: scaler.agents_per_instance 3 differs from boot.buildkite.spawn 2: the scaler divides by the agents each instance runs; remove it"
+    );
+    let circleci = BUILDKITE
+        .replace("\"buildkite\"", "\"circleci\"")
+        .replace("\"linux\"", "\"macos\"")
+        .replace("t3.large", "mac2.metal")
+        + "license_configuration_arn = \"arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789abcdef0123456789abcdef\"\n";
+    assert_eq!(
+        refused_file(&format!("{circleci}[stack.scaler]\ntoken_parameter = \"/ci/api\"\n")),
+        "error: imagekit.toml [[stack]] bk: scaler.resource_class is required: the CircleCI resource class (NAMESPACE/NAME) whose tasks the scaler counts, the one the runner's token belongs to"
+    );
+    assert_eq!(
+        refused_file(&format!("{circleci}[stack.scaler]\nresource_class = \"acme/m\"\n")),
+        "error: imagekit.toml [[stack]] bk: scaler.token_parameter is required: the SSM parameter holding the circleci API token"
+    );
+    assert_eq!(
+        refused_file(&format!("{LINUX}[stack.scaler]\nresource_class = \"acme/m\"\n")),
+        "error: imagekit.toml [[stack]] ci: scaler.resource_class is for circleci stacks; a semaphore scaler does not read one"
+    );
 }
 
 fn resources<'a>(t: &'a Value, kind: &str) -> Vec<&'a Value> {

@@ -1,6 +1,5 @@
 //! What differs between CI agents at the fleet level, one row per agent kind. The kind is a
-//! setting (`agent = "semaphore"`): Buildkite and CircleCI become stacks by adding their row to
-//! [`ROWS`], and nothing else in `stack` names a CI system.
+//! setting (`agent = "semaphore"`), and nothing else in `stack` names a CI system.
 
 use imagekit_core::AgentKind;
 
@@ -9,20 +8,63 @@ use imagekit_core::AgentKind;
 pub struct AgentRow {
     /// The boot config's `agent`, and the queue `imagekit scale --ci` reads.
     pub kind: AgentKind,
-    /// The stack must name the CI control plane (`endpoint`).
-    pub needs_endpoint: bool,
-    /// The instances' token also reads the queue: Semaphore's metrics API takes the agent-type
+    /// The stack's `endpoint`: whether one is required, and in what form.
+    pub endpoint: Endpoint,
+    /// The instances' token also reads the queue. Semaphore's metrics API takes the agent-type
     /// token (agent-aws-stack's scaler reads `SEMAPHORE_AGENT_TOKEN_PARAMETER_NAME`,
-    /// renderedtext/agent-aws-stack@164b2cb:lib/aws-semaphore-agent-stack.js).
+    /// renderedtext/agent-aws-stack@164b2cb:lib/aws-semaphore-agent-stack.js); Buildkite's
+    /// metrics API takes an agent token (see `scale::buildkite`). CircleCI's task API takes a
+    /// personal API token, which a resource-class token is not (see `scale::circleci`).
     pub scaler_shares_token: bool,
+    /// Which queue the scaler reads, beside the CI system itself.
+    pub scaler_queue: ScalerQueue,
 }
 
-/// The agents a stack can run today.
-pub const ROWS: &[AgentRow] = &[AgentRow {
-    kind: AgentKind::Semaphore,
-    needs_endpoint: true,
-    scaler_shares_token: true,
-}];
+/// The stack's `endpoint` for a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Required: the organization's host, which the agent prefixes with its scheme itself
+    /// (Semaphore: `ORG.semaphoreci.com`).
+    Host,
+    /// Optional: the agent's API URL, checked by the bootstrap's own rules (Buildkite's
+    /// `https://agent.buildkite.com/v3` when absent).
+    OptionalUrl,
+}
+
+/// The queue `imagekit scale` reads for a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalerQueue {
+    /// The whole agent type (Semaphore's metrics are per agent-type token).
+    AgentType,
+    /// The boot config's `buildkite.queue` (`--queue`; required, as the scaler reads one named
+    /// queue), and `buildkite.spawn` agents per instance (`--agents-per-instance`).
+    BuildkiteQueue,
+    /// `[stack.scaler] resource_class` (`--resource-class`): the runner's token names its
+    /// resource class, but nothing on the instance does.
+    ResourceClass,
+}
+
+/// The agents a stack can run.
+pub const ROWS: &[AgentRow] = &[
+    AgentRow {
+        kind: AgentKind::Semaphore,
+        endpoint: Endpoint::Host,
+        scaler_shares_token: true,
+        scaler_queue: ScalerQueue::AgentType,
+    },
+    AgentRow {
+        kind: AgentKind::Buildkite,
+        endpoint: Endpoint::OptionalUrl,
+        scaler_shares_token: true,
+        scaler_queue: ScalerQueue::BuildkiteQueue,
+    },
+    AgentRow {
+        kind: AgentKind::Circleci,
+        endpoint: Endpoint::OptionalUrl,
+        scaler_shares_token: false,
+        scaler_queue: ScalerQueue::ResourceClass,
+    },
+];
 
 impl AgentRow {
     pub fn name(&self) -> &'static str {
@@ -30,16 +72,22 @@ impl AgentRow {
     }
 }
 
-/// The row of `kind`, or why a stack cannot run it yet.
-pub fn row(kind: AgentKind) -> Result<AgentRow, String> {
+/// The row of `kind`.
+pub fn row(kind: AgentKind) -> AgentRow {
     ROWS.iter()
         .copied()
         .find(|r| r.kind == kind)
-        .ok_or_else(|| {
-            format!(
-            "{kind} fleets are not supported yet (imagekit-bootstrap runs the {} agent): use {}",
-            ROWS.iter().map(|r| r.name()).collect::<Vec<_>>().join(", "),
-            ROWS[0].name()
-        )
-        })
+        .expect("every agent kind has a row")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_row() {
+        for kind in AgentKind::ALL {
+            assert_eq!(ROWS.iter().filter(|r| r.kind == kind).count(), 1, "{kind}");
+        }
+    }
 }

@@ -143,6 +143,9 @@ pub struct ScalerTable {
     pub log_retention_days: Option<u32>,
     /// The CI API token [default: the stack's token_parameter, Semaphore's agent-type token].
     pub token_parameter: Option<String>,
+    /// CircleCI's `NAMESPACE/NAME` whose tasks the scaler counts (circleci stacks only).
+    pub resource_class: Option<String>,
+    /// [default: the boot config's `buildkite.spawn` for Buildkite, else 1].
     pub agents_per_instance: Option<u32>,
     pub interval: Option<String>,
     pub overprovision: Option<String>,

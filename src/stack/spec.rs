@@ -204,8 +204,7 @@ pub fn resolve(
     };
     ctx.check("name", rules::stack_name(&table.name))?;
     let os = ctx.required("os", &table.os, "linux, windows or macos")?;
-    let agent = agent::row(table.agent.unwrap_or_default())
-        .map_err(|why| ctx.fail(format!("{} {why}", ctx.key("agent"))))?;
+    let agent = agent::row(table.agent.unwrap_or_default());
     if let Some(region) = &table.region {
         if !imagekit_core::region::is_region(region) {
             return Err(ctx.fail(format!(
@@ -221,7 +220,7 @@ pub fn resolve(
     let cache = access::cache(&ctx, table)?;
     let boot = boot::layer(&ctx, table, agent, cache.as_ref())?;
     let token_parameter = boot.token_parameter.clone().expect("boot::layer sets it");
-    let scaler = scaling::scaler(&ctx, table, agent, boot.endpoint.as_deref())?;
+    let scaler = scaling::scaler(&ctx, table, agent, &boot)?;
     let log_retention_days = table.log_retention_days.unwrap_or(30);
     ctx.check(
         "log_retention_days",

@@ -8,7 +8,7 @@ use imagekit_bootstrap::config::BootConfigLayer;
 use super::{Cache, Ctx};
 use crate::exit::UsageError;
 use crate::iam::scope;
-use crate::stack::agent::AgentRow;
+use crate::stack::agent::{AgentRow, Endpoint};
 use crate::stack::file::StackTable;
 use crate::userdata::secret;
 
@@ -34,16 +34,18 @@ pub(super) fn layer(
             ctx.key(key)
         )));
     }
-    let endpoint = match (&t.endpoint, agent.needs_endpoint) {
-        (Some(e), _) => Some(endpoint(ctx, e)?),
-        (None, true) => {
+    let endpoint = match (&t.endpoint, agent.endpoint) {
+        (Some(e), Endpoint::Host) => Some(endpoint(ctx, e)?),
+        // The bootstrap's rules check it below, as the instance will.
+        (Some(e), Endpoint::OptionalUrl) => Some(e.clone()),
+        (None, Endpoint::Host) => {
             return Err(ctx.fail(format!(
                 "{} is required: the {} control plane, e.g. ORG.semaphoreci.com",
                 ctx.key("endpoint"),
                 agent.name()
             )))
         }
-        (None, false) => None,
+        (None, Endpoint::OptionalUrl) => None,
     };
     let token_parameter = ctx.required(
         "token_parameter",

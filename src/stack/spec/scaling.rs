@@ -4,9 +4,10 @@ use super::{Ctx, Scaler};
 use crate::exit::UsageError;
 use crate::iam::scope;
 use crate::spec::Arch;
-use crate::stack::agent::AgentRow;
+use crate::stack::agent::{AgentRow, ScalerQueue};
 use crate::stack::file::{ScalerTable, StackTable};
 use crate::stack::rules;
+use imagekit_bootstrap::config::BootConfigLayer;
 
 /// Long by design: each scaler key is checked in the order the table lists them, then all of
 /// them go through the scaler's own command line once.
@@ -14,7 +15,7 @@ pub(super) fn scaler(
     ctx: &Ctx<'_>,
     t: &StackTable,
     agent: AgentRow,
-    endpoint: Option<&str>,
+    boot: &BootConfigLayer,
 ) -> Result<Option<Scaler>, UsageError> {
     let s = t.scaler.clone().unwrap_or_default();
     if !s.enabled.unwrap_or(true) {
@@ -65,16 +66,18 @@ pub(super) fn scaler(
         rules::retention_days(log_retention_days),
     )?;
 
+    let (queue, agents_per_instance) = queue(ctx, &s, agent, boot)?;
     let mut settings = vec![
         ("asg", t.name.clone()),
         ("ci", agent.kind.as_str().to_string()),
         ("token_parameter", token_parameter),
     ];
-    settings.extend(endpoint.map(|e| ("endpoint", e.to_string())));
+    settings.extend(boot.endpoint.clone().map(|e| ("endpoint", e)));
+    settings.extend(queue);
     let optional = [
         (
             "agents_per_instance",
-            s.agents_per_instance.map(|n| n.to_string()),
+            agents_per_instance.map(|n| n.to_string()),
         ),
         ("interval", s.interval.clone()),
         ("overprovision", s.overprovision.clone()),
@@ -101,6 +104,63 @@ pub(super) fn scaler(
     }))
 }
 
+/// The scaler setting naming its queue (`("queue", "linux")`), when the kind has one.
+type QueueSetting = Option<(&'static str, String)>;
+
+/// The queue flag the kind's scaler reads (`queue` or `resource_class`), and the agents per
+/// instance it divides by: Buildkite's `spawn` unless `[stack.scaler]` says the same.
+fn queue(
+    ctx: &Ctx<'_>,
+    s: &ScalerTable,
+    agent: AgentRow,
+    boot: &BootConfigLayer,
+) -> Result<(QueueSetting, Option<u32>), UsageError> {
+    if let (Some(_), false) = (
+        &s.resource_class,
+        agent.scaler_queue == ScalerQueue::ResourceClass,
+    ) {
+        return Err(ctx.fail(format!(
+            "{} is for circleci stacks; a {} scaler does not read one",
+            ctx.key("scaler.resource_class"),
+            agent.name()
+        )));
+    }
+    match agent.scaler_queue {
+        ScalerQueue::AgentType => Ok((None, s.agents_per_instance)),
+        ScalerQueue::ResourceClass => match &s.resource_class {
+            Some(rc) => Ok((Some(("resource_class", rc.clone())), s.agents_per_instance)),
+            None => Err(ctx.fail(format!(
+                "{} is required: the CircleCI resource class (NAMESPACE/NAME) whose tasks the \
+                 scaler counts, the one the runner's token belongs to",
+                ctx.key("scaler.resource_class")
+            ))),
+        },
+        ScalerQueue::BuildkiteQueue => {
+            let section = boot.buildkite.clone().unwrap_or_default();
+            let Some(queue) = section.queue else {
+                return Err(ctx.fail(format!(
+                    "{}.buildkite.queue is required: the queue the agents take jobs from, which \
+                     the scaler reads (or set {} = false)",
+                    ctx.key("boot"),
+                    ctx.key("scaler.enabled")
+                )));
+            };
+            let per = match (s.agents_per_instance, section.spawn) {
+                (Some(n), Some(spawn)) if n != spawn => {
+                    return Err(ctx.fail(format!(
+                        "{} {n} differs from {}.buildkite.spawn {spawn}: the scaler divides by the \
+                         agents each instance runs; remove it",
+                        ctx.key("scaler.agents_per_instance"),
+                        ctx.key("boot")
+                    )))
+                }
+                (n, spawn) => n.or(spawn),
+            };
+            Ok((Some(("queue", queue)), per))
+        }
+    }
+}
+
 /// The scaler keys set besides `enabled`.
 fn set_keys(s: &ScalerTable) -> Vec<&'static str> {
     [
@@ -109,6 +169,7 @@ fn set_keys(s: &ScalerTable) -> Vec<&'static str> {
         ("memory", s.memory.is_some()),
         ("log_retention_days", s.log_retention_days.is_some()),
         ("token_parameter", s.token_parameter.is_some()),
+        ("resource_class", s.resource_class.is_some()),
         ("agents_per_instance", s.agents_per_instance.is_some()),
         ("interval", s.interval.is_some()),
         ("overprovision", s.overprovision.is_some()),
