@@ -448,7 +448,9 @@ fn templates_hold_the_fleet_rules() {
                 &env["IMAGEKIT_SCALE_ASG"], asg_name,
                 "{name}: the scaler names the group"
             );
-            assert_eq!(env["IMAGEKIT_SCALE_CI"], "semaphore", "{name}");
+            // The scaler reads the queue of the agent the instances boot.
+            let kind = boot_config(&t)["agent"].clone();
+            assert_eq!(env["IMAGEKIT_SCALE_CI"], kind, "{name}");
         }
         instance_role_writes_only_its_own_log_groups(&name, &t);
     }
