@@ -15,6 +15,7 @@ use crate::support::ci_api::{self, CiApi, Fault};
 use crate::support::cmd::Cmd;
 use crate::support::lambda_api::{self, LambdaApi};
 use crate::support::moto::Account;
+use imagekit_core::dist::LambdaArch;
 
 /// A moto account with an ASG (via a launch template) and the CI token as a SecureString.
 struct Fleet {
@@ -965,12 +966,36 @@ fn help_snapshot() {
 
 #[tokio::test]
 async fn lambda_mode_ticks_until_the_deadline_then_responds() {
+    serves_one_invocation(Cmd::imagekit()).await;
+}
+
+/// What `stack deploy` uploads: the `bootstrap` in dist's x86_64 zip (static musl, run here as
+/// is), verified against SHA256SUMS. What Lambda itself adds (its sandbox, `provided.al2023`)
+/// has no offline emulator: the Runtime API stand-in speaks its protocol instead.
+#[tokio::test]
+async fn the_dist_zips_x86_64_bootstrap_serves_the_lambda_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap = support::dist::scaler_bootstrap(LambdaArch::X86_64, dir.path());
+    serves_one_invocation(Cmd::new(bootstrap)).await;
+}
+
+/// The arm64 zip's `bootstrap`, under qemu-user.
+#[tokio::test]
+async fn the_dist_zips_arm64_bootstrap_serves_the_lambda_runtime_under_qemu() {
+    let dir = tempfile::tempdir().unwrap();
+    let bootstrap = support::dist::scaler_bootstrap(LambdaArch::Arm64, dir.path());
+    serves_one_invocation(Cmd::new(support::dist::qemu_aarch64()).arg(bootstrap)).await;
+}
+
+/// One invocation of the scaler in Lambda mode (`scaler` is the binary as Lambda starts it):
+/// it ticks every interval until its deadline's margin, raises the group once, and answers.
+async fn serves_one_invocation(scaler: Cmd) {
     let fleet = Fleet::new(0, 10, 0).await;
     let api = CiApi::start(&fleet.token);
     api.set_queue(3, 0);
     let runtime = LambdaApi::start(Duration::from_secs(3));
     // The Lambda runtime starts `bootstrap` with no arguments; settings come from the env.
-    let cmd = Cmd::imagekit()
+    let cmd = scaler
         .envs(fleet.account.env())
         .env("AWS_LAMBDA_RUNTIME_API", runtime.runtime_api())
         .env("AWS_LAMBDA_FUNCTION_NAME", "imagekit-scale")

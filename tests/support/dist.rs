@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use imagekit_core::dist::Target;
+use imagekit_core::dist::{LambdaArch, Target};
 
 use super::cmd::Cmd;
 
@@ -22,6 +22,32 @@ pub fn binary(target: Target) -> PathBuf {
         Ok((path, _)) => path,
         Err(e) => panic!("{e}: run `cargo xtask dist` first (scripts/test does)"),
     }
+}
+
+/// The `bootstrap` of the scaler's Lambda zip for `arch` (dist/SHA256SUMS vouching for the
+/// zip), unpacked into `dir` as Lambda unpacks it: executable.
+pub fn scaler_bootstrap(arch: LambdaArch, dir: &Path) -> PathBuf {
+    let dist = dist_dir();
+    let zip = dist.join(imagekit_core::dist::scaler_zip_name(arch));
+    let sums = imagekit_core::dist::Sums::read(&dist).unwrap_or_else(|e| {
+        panic!("{e}: run `cargo xtask dist --scaler` first (scripts/test does)")
+    });
+    if let Err(e) = imagekit_core::dist::verify_file(&zip, &sums, &dist.join("SHA256SUMS")) {
+        panic!("{e}: run `cargo xtask dist --scaler` first (scripts/test does)");
+    }
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    let mut entry = archive
+        .by_name(imagekit_core::dist::SCALER_ENTRY)
+        .expect("the zip holds `bootstrap`");
+    let mode = entry.unix_mode().expect("the entry keeps its unix mode");
+    assert_eq!(mode & 0o111, 0o111, "`bootstrap` is executable in the zip");
+    let path = dir.join(imagekit_core::dist::SCALER_ENTRY);
+    let mut out = std::fs::File::create(&path).unwrap();
+    std::io::copy(&mut entry, &mut out).unwrap();
+    drop(out);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777)).unwrap();
+    path
 }
 
 /// `qemu-aarch64-static` (Debian's qemu-user-static), to run the aarch64 binary.

@@ -29,8 +29,9 @@ enum Task {
         /// Output directory (relative to the workspace root).
         #[arg(long, default_value = dist::DEFAULT_DIR)]
         out: PathBuf,
-        /// Also build the scaler's Lambda zips (two release builds of the SDK-heavy `imagekit`:
-        /// opt-in, so the test suite's dist stays quick; `imagekit stack deploy` needs them).
+        /// Also build the scaler's Lambda zips (two release builds of the SDK-heavy `imagekit`,
+        /// which `imagekit stack deploy` uploads and the test suite runs; without it, a quick
+        /// dist for iterating on the bootstrap).
         #[arg(long)]
         scaler: bool,
     },
