@@ -360,6 +360,24 @@ async fn crashed_agent_is_given_back_without_decrement_and_an_error_line() {
 }
 
 impl Boot {
+    /// `show-config` and `imagekit userdata --os OS` refuse `config` with the line `run` gave,
+    /// `expected`: the one check serves all three, before any AWS call.
+    pub fn assert_refused_offline(&self, config: &Path, os: &str, expected: &str) {
+        let out = self
+            .cmd()
+            .args(["show-config", "--config"])
+            .arg(config)
+            .run();
+        out.code(2);
+        out.stderr_is(&format!("error: {expected}\n"));
+        let out = Cmd::imagekit()
+            .args(["userdata", "--os", os, "--config"])
+            .arg(config)
+            .run();
+        out.code(2);
+        out.stderr_is(&format!("error: {}: {expected}\n", config.display()));
+    }
+
     /// Starts `run` in the background with an agent that holds until `release` exists (and then
     /// stops with `reason`), and returns once the agent runs.
     fn spawn_holding(&self, release: &Path, reason: Option<&str>) -> std::process::Child {
@@ -662,19 +680,7 @@ fn configs_the_agent_would_refuse_are_refused_with_exit_2_before_any_aws_call() 
             ("ERROR".to_string(), expected.clone()),
             "{extra}"
         );
-        let out = boot
-            .cmd()
-            .args(["show-config", "--config"])
-            .arg(&config)
-            .run();
-        out.code(2);
-        out.stderr_is(&format!("error: {expected}\n"));
-        let out = Cmd::imagekit()
-            .args(["userdata", "--os", "linux", "--config"])
-            .arg(&config)
-            .run();
-        out.code(2);
-        out.stderr_is(&format!("error: {}: {expected}\n", config.display()));
+        boot.assert_refused_offline(&config, "linux", &expected);
     }
     assert_eq!(
         server.requests(),
@@ -1032,7 +1038,7 @@ fn bad_config_is_one_line_and_exit_2_before_any_aws_call() {
 }
 
 /// The one error line of a `run --log-format json` that was refused: its level and message.
-fn json_error(out: &Run) -> (String, String) {
+pub fn json_error(out: &Run) -> (String, String) {
     let line: serde_json::Value = serde_json::from_str(&out.one_line_error()).unwrap();
     (
         line["level"].as_str().unwrap().to_string(),

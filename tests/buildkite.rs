@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::bootstrap::{fleet_on, Boot, Host};
-use crate::support::cmd::{Cmd, Run};
+use crate::bootstrap::{fleet_on, json_error, Boot, Host};
+use crate::support::cmd::Run;
 use crate::support::fleet::{s3_client, Fleet};
 use crate::support::imds::ImdsServer;
 use crate::support::moto::Account;
@@ -462,25 +462,12 @@ fn buildkite_configs_the_agent_would_refuse_are_refused_with_exit_2_before_any_a
             .arg(&config)
             .run();
         out.code(2);
-        let line: serde_json::Value = serde_json::from_str(&out.one_line_error()).unwrap();
         assert_eq!(
-            (line["level"].as_str(), line["message"].as_str()),
-            (Some("ERROR"), Some(expected)),
+            json_error(&out),
+            ("ERROR".to_string(), expected.to_string()),
             "{extra}"
         );
-        let out = boot
-            .cmd()
-            .args(["show-config", "--config"])
-            .arg(&config)
-            .run();
-        out.code(2);
-        out.stderr_is(&format!("error: {expected}\n"));
-        let out = Cmd::imagekit()
-            .args(["userdata", "--os", "linux", "--config"])
-            .arg(&config)
-            .run();
-        out.code(2);
-        out.stderr_is(&format!("error: {}: {expected}\n", config.display()));
+        boot.assert_refused_offline(&config, "linux", expected);
     }
     assert_eq!(
         server.requests(),

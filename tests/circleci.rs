@@ -522,20 +522,9 @@ fn configs_the_runner_would_refuse_are_refused_with_exit_2_before_any_aws_call()
         let line: serde_json::Value = serde_json::from_str(&out.one_line_error()).unwrap();
         assert_eq!(line["level"], "ERROR", "{extra}");
         assert_eq!(line["message"], expected.as_str(), "{extra}");
-        let out = instance
+        instance
             .boot
-            .cmd()
-            .args(["show-config", "--config"])
-            .arg(&config)
-            .run();
-        out.code(2);
-        out.stderr_is(&format!("error: {expected}\n"));
-        let out = Cmd::imagekit()
-            .args(["userdata", "--os", "macos", "--config"])
-            .arg(&config)
-            .run();
-        out.code(2);
-        out.stderr_is(&format!("error: {}: {expected}\n", config.display()));
+            .assert_refused_offline(&config, "macos", &expected);
     }
     assert_eq!(
         server.requests(),
