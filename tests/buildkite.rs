@@ -7,13 +7,13 @@
 //! accepted, or refused with the real 401 line), and the test hands it the job to run.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::bootstrap::{fleet_on, json_error, Boot, Host};
 use crate::support::cmd::Run;
 use crate::support::fleet::{s3_client, Fleet};
 use crate::support::imds::ImdsServer;
 use crate::support::moto::Account;
+use crate::support::wait_until;
 
 /// The token `fleet_on` puts in SSM (tests/bootstrap.rs).
 const TOKEN: &str = "sem-agent-tok-7f3c9b1e5d2a4c68";
@@ -304,19 +304,8 @@ fn spawn_mid_job(boot: &Boot, grace: u64, release: &Path) -> std::process::Child
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("the job to start", || started.exists());
+    wait_until("the job to start", || started.exists());
     child
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn interrupts_seen(boot: &Boot) -> String {
@@ -338,7 +327,7 @@ async fn a_stop_mid_job_lets_the_job_finish_within_the_grace_period() {
         "the busy signal shows the running job"
     );
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    wait_for("the agent's first SIGTERM", || {
+    wait_until("the agent's first SIGTERM", || {
         interrupts_seen(&boot) == "1"
     });
     std::fs::write(&release, "").unwrap();

@@ -14,13 +14,13 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::bootstrap::{imds, Boot, Host};
 use crate::support::cmd::{Cmd, Run};
 use crate::support::fleet::{s3_client, Fleet};
 use crate::support::imds::{ImdsServer, InstanceMeta};
 use crate::support::moto::Account;
+use crate::support::wait_until;
 
 /// A fake resource-class token, searched for in everything a boot lets out.
 const TOKEN: &str = "circleci-rc-tok-5b8e2f71c0d94a36e1f0";
@@ -191,17 +191,6 @@ impl Running {
         let out = Run::new("imagekit-bootstrap run (background)", output);
         instance.assert_token_contained(&out);
         out
-    }
-}
-
-fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "gave up waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -13,12 +13,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::bootstrap::{fleet_on, imds, Boot, Host};
 use crate::support::cmd::Run;
 use crate::support::fleet::Fleet;
 use crate::support::imds::Fault;
+use crate::support::wait_until;
 
 /// Short, so that the tests see each event soon; the default is 2 s.
 const INTERVAL: &str = "100ms";
@@ -90,18 +90,6 @@ impl Watched {
         let out = Run::new("imagekit-bootstrap run (watched)", output);
         boot.assert_token_absent(&out);
         out
-    }
-}
-
-/// Waits for `done`, bounded so that a run that never gets there fails with `what`.
-fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "gave up waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
