@@ -65,6 +65,15 @@ pub enum Command {
         #[arg(last = true, required = true, value_name = "TASK_AGENT")]
         command: Vec<std::ffi::OsString>,
     },
+    /// A Buildkite agent hook on Windows (the `.bat` hooks the bootstrap writes call it): records
+    /// the registration or the job's start and end in the state dir, and hands the job's
+    /// variables to the agent's Job API. Run by the agent, never by hand.
+    #[command(name = crate::agent::BUILDKITE_HOOK, hide = true)]
+    BuildkiteHook {
+        /// The hook the agent runs.
+        #[arg(value_enum)]
+        name: crate::agent::BuildkiteHookName,
+    },
     /// Prints the config known before boot (baked config, --config FILE and defaults) as JSON.
     ShowConfig {
         #[arg(long, value_name = "FILE")]

@@ -33,6 +33,15 @@ fn main() -> ExitCode {
             eprintln!("imagekit-bootstrap circleci-task: {err:#}");
             ExitStatus::Failure.into()
         }
+        // Runs in every Buildkite job on Windows, as its hooks: no runtime, no AWS, no logging.
+        // A failure fails the job, as a failing hook does.
+        Command::BuildkiteHook { name } => match agent::buildkite_hook(name) {
+            Ok(()) => ExitStatus::Success.into(),
+            Err(e) => {
+                eprintln!("imagekit-bootstrap buildkite-hook {}: {e:#}", name.as_str());
+                ExitStatus::Failure.into()
+            }
+        },
         Command::VerifySha256 {
             checksums,
             name,

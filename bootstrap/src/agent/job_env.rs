@@ -38,14 +38,26 @@ pub fn render_env(env: &[(String, String)]) -> Vec<u8> {
     text.into_bytes()
 }
 
-/// The env file's text: a JSON object (Windows, read by `ConvertFrom-Json`).
+/// The env file's text: a JSON object (Windows, read back by [`parse_json_env`]).
 #[cfg(windows)]
 pub fn render_env(env: &[(String, String)]) -> Vec<u8> {
+    render_json_env(env)
+}
+
+/// The job's variables as one JSON object of strings (serde_json does the escaping).
+#[cfg(any(windows, test))]
+pub fn render_json_env(env: &[(String, String)]) -> Vec<u8> {
     let map: serde_json::Map<String, serde_json::Value> = env
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
     serde_json::to_vec(&map).expect("a JSON object serialises")
+}
+
+/// What [`render_json_env`] wrote: a JSON object whose values are all strings.
+pub fn parse_json_env(text: &[u8]) -> Result<Vec<(String, String)>, serde_json::Error> {
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(text)?;
+    Ok(map.into_iter().collect())
 }
 
 #[cfg(test)]

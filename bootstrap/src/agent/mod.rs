@@ -10,6 +10,7 @@ mod circleci;
 mod job_env;
 mod leave;
 mod outcome;
+mod self_exe;
 mod semaphore;
 mod stop_budget;
 
@@ -226,6 +227,15 @@ pub fn circleci_task(
         user,
         command,
     })
+}
+
+/// The Buildkite hooks `buildkite-hook` plays (the Windows hooks' body).
+pub use buildkite::hook_command::{HookName as BuildkiteHookName, SUBCOMMAND as BUILDKITE_HOOK};
+
+/// `buildkite-hook NAME`: the Windows Buildkite hook `name`, run by the agent with the job's
+/// environment: records what the sh hooks record and hands the job's variables to the agent.
+pub fn buildkite_hook(name: BuildkiteHookName) -> anyhow::Result<()> {
+    buildkite::hook_command::run(name, &buildkite::hook_command::HookEnv::from_process())
 }
 
 /// What `on-shutdown --help` says: the hook is the Semaphore agent's.

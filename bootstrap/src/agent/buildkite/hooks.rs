@@ -13,8 +13,9 @@
 //! environment, which its jobs inherit (agent/job_runner.go: `append(os.Environ(), env...)`).
 //! On Unix a hook is a POSIX shell script, which the agent's job executor sources into a wrapper
 //! and whose exported changes reach the job (internal/job/hook/wrapper.go `posixShellWrapper`);
-//! on Windows a `.ps1`, dot-sourced by its PowerShell wrapper (`powershellWrapper`; `hook.Find`
-//! looks for `.bat`, `.cmd`, `.ps1`, `.exe`, then no extension).
+//! on Windows a `.bat` that calls this binary's `buildkite-hook` ([`windows_hook`]), which hands
+//! the job's variables to the agent through its Job API (`buildkite-agent env set`), since no
+//! batch file can carry any value safely.
 
 use std::path::{Path, PathBuf};
 
@@ -41,17 +42,6 @@ esac\n\
 mkdir -p \"$IMAGEKIT_STATE_DIR/jobs\" &&\n\
 : > \"$IMAGEKIT_STATE_DIR/jobs/$imagekit_job\" &&\n\
 . \"$IMAGEKIT_STATE_DIR/job-env\"\n";
-#[cfg(windows)]
-const ENVIRONMENT: &str = "# Written by imagekit-bootstrap: the agent's environment hook, dot-sourced before each job.\r\n\
-# Records the job for the supervisor, then sets the job's variables from the JSON the bootstrap wrote.\r\n\
-$state = $env:IMAGEKIT_STATE_DIR\r\n\
-if (-not $state) { throw 'IMAGEKIT_STATE_DIR is not set: the agent was not started by imagekit-bootstrap' }\r\n\
-$job = if ($env:BUILDKITE_JOB_ID -match '^[0-9A-Za-z-]+$') { $env:BUILDKITE_JOB_ID } else { 'unknown' }\r\n\
-Set-Content -LiteralPath (Join-Path $state 'job-ran') -Value ''\r\n\
-New-Item -ItemType Directory -Force -Path (Join-Path $state 'jobs') | Out-Null\r\n\
-Set-Content -LiteralPath (Join-Path (Join-Path $state 'jobs') $job) -Value ''\r\n\
-$vars = Get-Content -Raw -LiteralPath (Join-Path $state 'job-env') | ConvertFrom-Json\r\n\
-foreach ($p in $vars.PSObject.Properties) { Set-Item -LiteralPath \"env:$($p.Name)\" -Value $p.Value }\r\n";
 
 /// `pre-exit`: the last hook of every job (executor.go `tearDown`, run even when the job failed
 /// or was cancelled): the job is over.
@@ -63,10 +53,6 @@ case \"${BUILDKITE_JOB_ID:-}\" in\n\
   *) imagekit_job=$BUILDKITE_JOB_ID ;;\n\
 esac\n\
 rm -f \"${IMAGEKIT_STATE_DIR:?is not set}/jobs/$imagekit_job\"\n";
-#[cfg(windows)]
-const PRE_EXIT: &str = "# Written by imagekit-bootstrap: the agent's pre-exit hook, dot-sourced after each job: the job is over.\r\n\
-$job = if ($env:BUILDKITE_JOB_ID -match '^[0-9A-Za-z-]+$') { $env:BUILDKITE_JOB_ID } else { 'unknown' }\r\n\
-Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath (Join-Path (Join-Path $env:IMAGEKIT_STATE_DIR 'jobs') $job)\r\n";
 
 /// `agent-startup`: run once, after every spawned agent has registered (agent_start.go: the
 /// workers exist only once `Register` succeeded, then `agentStartupHook`).
@@ -74,22 +60,61 @@ Remove-Item -Force -ErrorAction SilentlyContinue -LiteralPath (Join-Path (Join-P
 const AGENT_STARTUP: &str = "#!/bin/sh\n\
 # Written by imagekit-bootstrap: the agent's startup hook, run once its agents have registered.\n\
 : > \"${IMAGEKIT_STATE_DIR:?is not set}/registered\"\n";
-#[cfg(windows)]
-const AGENT_STARTUP: &str = "# Written by imagekit-bootstrap: the agent's startup hook, run once its agents have registered.\r\n\
-Set-Content -LiteralPath (Join-Path $env:IMAGEKIT_STATE_DIR 'registered') -Value ''\r\n";
 
-/// The hooks by the names the agent looks for.
-fn hooks() -> [(&'static str, &'static str); 3] {
+/// A Windows hook: a batch file that runs this binary's `buildkite-hook NAME`, which does what
+/// the Unix hook of that name does (bootstrap/src/agent/buildkite/hook_command.rs). Fixed text,
+/// made of constants only: the binary's path travels in the environment
+/// ([`crate::agent::self_exe`]).
+///
+/// `hook.Find` takes `.bat` first on Windows (buildkite/agent@d312b88:internal/job/hook/hook.go:
+/// `.bat`, `.cmd`, `.ps1`, `.exe`, then no extension). A job hook that is neither a binary nor
+/// a script with a shebang is a shell hook (internal/job/hook/type.go `Type`), run through the
+/// batch wrapper (internal/job/hook/wrapper.go `batchWrapper`: `SETLOCAL
+/// ENABLEDELAYEDEXPANSION`, `CALL "hook"`, the exit status from `!ERRORLEVEL!`); a lifecycle
+/// hook such as `agent-startup` is run as itself (clicommand/agent_start.go
+/// `agentLifecycleHook` → internal/shell/shell.go `Script`: on Windows a `.bat` is neither sh
+/// nor `.ps1`, so the command is the path). Wine has no PowerShell, and a `.ps1` would need it.
+///
+/// The hook keeps its own variables local (`SETLOCAL`), so that the default path it may set
+/// never reaches the job through the wrapper's env diff, and turns delayed expansion off, which
+/// the wrapper turned on and which would eat any `!` in the exe's path. The exe's exit status
+/// is the hook's: it is the batch file's last command.
+#[cfg(any(windows, test))]
+pub fn windows_hook(name: &str) -> String {
+    format!(
+        "@REM Written by imagekit-bootstrap: the agent's {name} hook; imagekit-bootstrap buildkite-hook does the work.\r\n\
+@SETLOCAL DISABLEDELAYEDEXPANSION\r\n\
+@IF NOT DEFINED {env} SET \"{env}={default}\"\r\n\
+@\"%{env}%\" {command} {name}\r\n",
+        env = crate::agent::self_exe::EXE_ENV,
+        default = crate::agent::self_exe::WINDOWS_DEFAULT_EXE,
+        command = super::hook_command::SUBCOMMAND,
+    )
+}
+
+/// The hooks by the names the agent looks for, with their text.
+#[cfg(not(windows))]
+fn hooks() -> [(&'static str, String); 3] {
     [
-        ("environment", ENVIRONMENT),
-        ("pre-exit", PRE_EXIT),
-        ("agent-startup", AGENT_STARTUP),
+        ("environment", ENVIRONMENT.into()),
+        ("pre-exit", PRE_EXIT.into()),
+        ("agent-startup", AGENT_STARTUP.into()),
     ]
+}
+#[cfg(windows)]
+fn hooks() -> [(&'static str, String); 3] {
+    use super::hook_command::HookName;
+    [
+        HookName::Environment,
+        HookName::PreExit,
+        HookName::AgentStartup,
+    ]
+    .map(|hook| (hook.as_str(), windows_hook(hook.as_str())))
 }
 
 /// The hook file for `name` in `dir`.
 fn hook_file(dir: &Path, name: &str) -> PathBuf {
-    let ext = if cfg!(windows) { ".ps1" } else { "" };
+    let ext = if cfg!(windows) { ".bat" } else { "" };
     dir.join(format!("{name}{ext}"))
 }
 
@@ -98,6 +123,8 @@ pub fn dir(agent_dir: &Path) -> PathBuf {
     agent_dir.join("imagekit-hooks")
 }
 
+/// The job's variables: sourced by the sh hook on Unix (`export` lines), a JSON object for
+/// `buildkite-hook environment` on Windows ([`crate::agent::job_env::render_env`]).
 pub fn env_file(state: &StateDir) -> PathBuf {
     state.file("job-env")
 }
@@ -155,6 +182,26 @@ pub fn write(
 /// Whether a job has started and not yet ended.
 pub fn job_running(state: &StateDir) -> bool {
     std::fs::read_dir(jobs_dir(state)).is_ok_and(|mut entries| entries.next().is_some())
+}
+
+#[cfg(test)]
+mod windows_tests {
+    use super::*;
+
+    /// The Windows hooks are constants only: the one call, the env var that names the exe and
+    /// the installed default; `%` appears only around that variable's name.
+    #[test]
+    fn each_windows_hook_is_one_call_to_the_bootstrap() {
+        let text = windows_hook("environment");
+        assert_eq!(
+            text,
+            "@REM Written by imagekit-bootstrap: the agent's environment hook; imagekit-bootstrap buildkite-hook does the work.\r\n\
+             @SETLOCAL DISABLEDELAYEDEXPANSION\r\n\
+             @IF NOT DEFINED IMAGEKIT_BOOTSTRAP_EXE SET \"IMAGEKIT_BOOTSTRAP_EXE=C:\\Program Files\\imagekit\\imagekit-bootstrap.exe\"\r\n\
+             @\"%IMAGEKIT_BOOTSTRAP_EXE%\" buildkite-hook environment\r\n"
+        );
+        assert_eq!(text.matches('%').count(), 2);
+    }
 }
 
 #[cfg(all(test, unix))]

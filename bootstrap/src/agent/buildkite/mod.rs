@@ -5,6 +5,7 @@
 //! (tag v3.137.0, the release the images pin), cited per rule as `buildkite/agent@d312b88:path`.
 
 mod config_file;
+pub mod hook_command;
 mod hooks;
 pub mod rules;
 
@@ -148,7 +149,8 @@ impl Agent for Buildkite {
         Ok(())
     }
 
-    /// `buildkite-agent start --config PATH`; the hooks learn the state dir from the environment.
+    /// `buildkite-agent start --config PATH`; the hooks learn the state dir, and the Windows
+    /// ones this binary's path, from the environment.
     fn launch<'a>(&self, start: &Start<'a>) -> Launch<'a> {
         Launch {
             program: self.program(start.config),
@@ -158,10 +160,16 @@ impl Agent for Buildkite {
                 self.config_path(start.config).into_os_string(),
             ],
             dir: start.config.agent_dir.clone(),
-            env: vec![(
-                hooks::STATE_DIR_ENV.into(),
-                start.state.path().as_os_str().to_os_string(),
-            )],
+            env: vec![
+                (
+                    hooks::STATE_DIR_ENV.into(),
+                    start.state.path().as_os_str().to_os_string(),
+                ),
+                (
+                    super::self_exe::EXE_ENV.into(),
+                    super::self_exe::current().into_os_string(),
+                ),
+            ],
             user: start.user,
         }
     }

@@ -131,7 +131,7 @@ impl Agent for Circleci {
             });
         }
         let section = section(start.config);
-        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("imagekit-bootstrap"));
+        let exe = crate::agent::self_exe::current();
         let become_user = (!start.user.is_current()).then_some(start.user.name.as_str());
         let runner_config = RunnerConfig {
             api: Api {

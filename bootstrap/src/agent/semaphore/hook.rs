@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::agent::self_exe;
 use crate::state::StateDir;
 use imagekit_core::atomic;
 
@@ -16,22 +17,33 @@ pub const ABOUT: &str =
 
 /// Tells the hook where to record the reason; set by the supervisor in the agent's environment.
 pub const REASON_FILE_ENV: &str = "IMAGEKIT_SHUTDOWN_REASON_FILE";
-/// Tells the hook launcher which binary to run; set by the supervisor.
-pub const EXE_ENV: &str = "IMAGEKIT_BOOTSTRAP_EXE";
 /// What the Semaphore agent passes to its hook.
 pub const AGENT_REASON_ENV: &str = "SEMAPHORE_AGENT_SHUTDOWN_REASON";
 
-/// The launcher the agent's `shutdown-hook-path` points at. Fixed text: the binary's path and
-/// the reason file travel in the environment, never spliced into the script.
+/// The launcher the agent's `shutdown-hook-path` points at. Fixed text, made of constants: the
+/// binary's path ([`self_exe`]: the supervisor's own, else the installed one) and the reason
+/// file travel in the environment, never spliced into the script.
 #[cfg(not(windows))]
-pub const LAUNCHER: &str = "#!/bin/sh\n\
+pub fn launcher() -> String {
+    format!(
+        "#!/bin/sh\n\
 # Written by imagekit-bootstrap. The agent's shutdown hook: it only records the reason.\n\
-exec \"${IMAGEKIT_BOOTSTRAP_EXE:-/usr/local/bin/imagekit-bootstrap}\" on-shutdown\n";
+exec \"${{{env}:-{default}}}\" on-shutdown\n",
+        env = self_exe::EXE_ENV,
+        default = self_exe::DEFAULT_EXE,
+    )
+}
 #[cfg(windows)]
-pub const LAUNCHER: &str = "# Written by imagekit-bootstrap. The agent's shutdown hook: it only records the reason.\r\n\
-$exe = if ($env:IMAGEKIT_BOOTSTRAP_EXE) { $env:IMAGEKIT_BOOTSTRAP_EXE } else { 'C:\\Program Files\\imagekit\\imagekit-bootstrap.exe' }\r\n\
+pub fn launcher() -> String {
+    format!(
+        "# Written by imagekit-bootstrap. The agent's shutdown hook: it only records the reason.\r\n\
+$exe = if ($env:{env}) {{ $env:{env} }} else {{ '{default}' }}\r\n\
 & $exe on-shutdown\r\n\
-exit $LASTEXITCODE\r\n";
+exit $LASTEXITCODE\r\n",
+        env = self_exe::EXE_ENV,
+        default = self_exe::DEFAULT_EXE,
+    )
+}
 
 pub fn launcher_path(agent_dir: &Path) -> PathBuf {
     let ext = if cfg!(windows) { "ps1" } else { "sh" };
@@ -65,4 +77,17 @@ pub fn read_reason(state: &StateDir) -> Option<String> {
         .ok()
         .map(|r| r.trim().to_string())
         .filter(|r| !r.is_empty())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_launcher_is_the_text_it_always_was() {
+        assert_eq!(
+            launcher(),
+            "#!/bin/sh\n# Written by imagekit-bootstrap. The agent's shutdown hook: it only records the reason.\nexec \"${IMAGEKIT_BOOTSTRAP_EXE:-/usr/local/bin/imagekit-bootstrap}\" on-shutdown\n"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Agent, AgentError, Busy, Outcome, Scope, Start};
+use super::{self_exe, Agent, AgentError, Busy, Outcome, Scope, Start};
 use crate::config::{BootConfig, BootConfigLayer, ConfigError, Section, SemaphoreSection};
 use crate::secrets::Token;
 use crate::state::StateDir;
@@ -97,13 +97,18 @@ impl Agent for Semaphore {
         let launcher = hook::launcher_path(&start.config.agent_dir);
         // Fixed text, rewritten every boot: no fsync.
         let unsynced = atomic::Durability::Unsynced;
-        atomic::write(&launcher, hook::LAUNCHER.as_bytes(), 0o755, None, unsynced).map_err(
-            |source| AgentError {
-                what: "writing the shutdown hook",
-                path: launcher.clone(),
-                source,
-            },
-        )?;
+        atomic::write(
+            &launcher,
+            hook::launcher().as_bytes(),
+            0o755,
+            None,
+            unsynced,
+        )
+        .map_err(|source| AgentError {
+            what: "writing the shutdown hook",
+            path: launcher.clone(),
+            source,
+        })?;
 
         job_hook::write(
             &start.config.agent_dir,
@@ -144,7 +149,7 @@ impl Agent for Semaphore {
     /// `agent start --config-file PATH`; the hook learns from its environment which binary to run
     /// and where to record the reason.
     fn launch<'a>(&self, start: &Start<'a>) -> Launch<'a> {
-        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("imagekit-bootstrap"));
+        let exe = self_exe::current();
         Launch {
             program: self.program(start.config),
             args: vec![
@@ -154,7 +159,7 @@ impl Agent for Semaphore {
             ],
             dir: start.config.agent_dir.clone(),
             env: vec![
-                (hook::EXE_ENV.into(), exe.into_os_string()),
+                (self_exe::EXE_ENV.into(), exe.into_os_string()),
                 (
                     hook::REASON_FILE_ENV.into(),
                     hook::reason_file(start.state).into_os_string(),
