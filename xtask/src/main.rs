@@ -84,8 +84,14 @@ fn run_man(root: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The workspace whose `cargo xtask` this is: `cargo run` names the package's dir in the
+/// process's environment. The compile-time value is only the fallback: worktrees that share one
+/// target dir share this binary too (cargo's fingerprints are workspace-relative, so a build
+/// from another worktree counts as fresh), and its baked path may be another worktree's.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .expect("xtask lives in the workspace root")
         .to_path_buf()
