@@ -1,16 +1,22 @@
-//! Test stand-in for buildkite-agent v3 (`buildkite-agent start --config PATH`) on Unix: it reads
+//! Test stand-in for buildkite-agent v3 (`buildkite-agent start --config PATH`) on Unix and on
+//! Windows (built for x86_64-pc-windows-gnu and run under wine by the cross tests): it reads
 //! its config file with the real parse rules and refuses what the real agent refuses at start,
-//! with its message and exit code; "registers" (or is refused, as told); runs the lifecycle and
-//! job hooks the real one runs, in its order and with its environment; runs the job it is handed;
-//! takes SIGTERM as the real one does (the first finishes the running job, the second cancels
-//! it, the third exits at once); and records what it was given for the tests.
+//! with its message and exit code; resolves an indirect `fd://N` token as the real one does;
+//! "registers" (or is refused, as told); runs the lifecycle and job hooks the real one runs, in
+//! its order and with its environment, found as `hook.Find` finds them; runs the job it is
+//! handed; serves `buildkite-agent env set` for the job's hooks; takes SIGTERM (Windows: Ctrl-C)
+//! as the real one does (the first finishes the running job, the second cancels it, the third
+//! exits at once); and records what it was given for the tests in `record/` beside itself.
 //!
 //! Every rule mirrors buildkite/agent@d312b88564052a9742f6c50e008c07e5d6035511 (tag v3.137.0),
 //! cited as `path` under it where it is enforced. What it does not reproduce: the HTTP calls to
 //! the agent API (registration is told by `STANDIN_REGISTER`; the 30 retries 10 s apart of a
-//! retryable failure), the `bootstrap` subprocess per job and its env-dump wrapper (the job's
-//! hooks are sourced into one `sh` instead, which carries exported variables the same way), the
-//! idle timer (an agent without a job idles out at once), PTYs, and plugins.
+//! retryable failure), the `bootstrap` subprocess per job and its env-dump wrapper (on Unix the
+//! job's hooks are sourced into one `sh` instead, which carries exported variables the same way;
+//! on Windows each hook runs through the batch wrapper without its `env dump` lines, so a
+//! variable a `.bat` hook SETs does not reach the job, while one given to `env set` does), the
+//! Job API's unix socket (a file named by the same variable stands in for it, see
+//! [`job_api`]), the idle timer (an agent without a job idles out at once), PTYs, and plugins.
 //!
 //! Test controls (environment): `STANDIN_REGISTER=refuse` answers the registration 401;
 //! `STANDIN_WAIT_FOR` holds (idle, registered) until that file exists; `STANDIN_JOB` is a job's
@@ -18,12 +24,17 @@
 //! job's command runs.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
+#[cfg(unix)]
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+#[cfg(unix)]
+use std::process::Child;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
 /// The agent's default endpoint (clicommand/global.go `DefaultEndpoint`).
 const DEFAULT_ENDPOINT: &str = "https://agent-edge.buildkite.com/v3";
@@ -128,6 +139,8 @@ struct Agent {
     spawn: i64,
     tags: Vec<String>,
     disconnect_after_job: bool,
+    /// The Windows job is killed at once on a cancel (see its `run_job`).
+    #[cfg_attr(windows, allow(dead_code))]
     cancel_grace_period: u64,
     build_path: PathBuf,
     hooks_path: Option<PathBuf>,
@@ -178,10 +191,13 @@ fn validate(config: &BTreeMap<String, String>) -> Agent {
     if endpoint.is_empty() {
         config_error(&format!("Missing endpoint.{hint}"));
     }
-    // clicommand/register_token.go: a token starting with file:// or fd:// is a reference.
+    // clicommand/agent_start.go: an indirect token (clicommand/register_token.go
+    // `isIndirectToken`) is resolved right after the config is loaded.
     let token = get("token");
-    if token.starts_with("file://") || token.starts_with("fd://") {
-        fatal("the stand-in does not resolve indirect tokens");
+    if let Err(e) = resolve_token(&token) {
+        fatal(&format!(
+            "failed to resolve registration token {token:?}: {e}"
+        ));
     }
     // clicommand/cancel_signal.go `signalGracePeriod` with the default signal grace (-1).
     let cancel_grace: i64 = config
@@ -249,18 +265,30 @@ fn interrupts() -> usize {
 
 /// agent_start.go `poolSignals.handle`: `signal.Notify` for SIGINT, SIGHUP, SIGTERM, SIGQUIT,
 /// installed after registration and the startup hook. The first SIGTERM/SIGINT stops gracefully,
-/// the second ungracefully, the third exits 1 at once.
+/// the second ungracefully, the third exits 1 at once. On Windows Go's runtime delivers
+/// CTRL_C_EVENT and CTRL_BREAK_EVENT as SIGINT (golang/go@9dbcc6de2fdc6a41010fee2fcc37439908f78c00
+/// src/runtime/os_windows.go `ctrlHandler`), so those count the same.
 fn handle_signals() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a runtime for the signal handlers");
+    #[cfg(unix)]
     let (mut term, mut int) = {
         let _in = rt.enter();
         use tokio::signal::unix::{signal, SignalKind};
         (
             signal(SignalKind::terminate()).expect("a SIGTERM handler"),
             signal(SignalKind::interrupt()).expect("a SIGINT handler"),
+        )
+    };
+    #[cfg(windows)]
+    let (mut term, mut int) = {
+        let _in = rt.enter();
+        use tokio::signal::windows::{ctrl_break, ctrl_c};
+        (
+            ctrl_break().expect("a Ctrl-Break handler"),
+            ctrl_c().expect("a Ctrl-C handler"),
         )
     };
     std::thread::spawn(move || {
@@ -294,26 +322,61 @@ fn handle_signals() {
     });
 }
 
+/// internal/job/hook/hook.go `Find`: the extensions it tries, in its order.
+const HOOK_EXTENSIONS: &[&str] = if cfg!(windows) {
+    &[".bat", ".cmd", ".ps1", ".exe", ""]
+} else {
+    &["", ".ps1"]
+};
+
 /// The global hook `name` in each hooks dir, `hooks-path` first, then each additional path
-/// (internal/job/executor.go `getAllGlobalHookPaths`; internal/job/hook/hook.go `Find`: the file
-/// `name`, or `name.ps1`, not a directory).
+/// (internal/job/executor.go `getAllGlobalHookPaths`; internal/job/hook/hook.go `Find`: the
+/// first `name` + extension that exists and is not a directory).
 fn global_hooks(agent: &Agent, name: &str) -> Vec<PathBuf> {
     agent
         .hooks_path
         .iter()
         .chain(agent.additional_hooks_paths.iter())
-        .map(|dir| dir.join(name))
-        .filter(|p| p.is_file())
+        .filter_map(|dir| {
+            HOOK_EXTENSIONS
+                .iter()
+                .map(|ext| dir.join(format!("{name}{ext}")))
+                .find(|p| p.is_file())
+        })
         .collect()
+}
+
+/// What the stand-in cannot run, refused loudly: PowerShell (none here, and none under wine)
+/// and, on Windows, an extensionless hook, which the agent runs with Git for Windows' bash.exe
+/// (internal/shell/shell.go `Script`).
+fn refuse_unrunnable(hook: &Path) {
+    let ext = hook.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext.eq_ignore_ascii_case("ps1") || (cfg!(windows) && ext.is_empty()) {
+        fatal(&format!(
+            "the stand-in cannot run the hook {}: no PowerShell or bash here",
+            hook.display()
+        ));
+    }
 }
 
 /// agent_start.go `agentLifecycleHook`: every `name` hook, in order, each run as a script with the
 /// agent's environment plus BUILDKITE_AGENT_IDS and BUILDKITE_AGENT_NAMES; the first failure is
 /// returned.
+/// A hook runs as internal/shell/shell.go `Script` makes its command: on Unix `sh hook` (the
+/// agent's bash, else sh, for a hook without a shebang; the bootstrap's have `#!/bin/sh`); on
+/// Windows a `.bat`, `.cmd` or `.exe` is the command itself (neither sh nor `.ps1`: "Something
+/// else", `command = path`).
 fn lifecycle_hook(agent: &Agent, name: &str, names: &str) -> Result<(), String> {
     for hook in global_hooks(agent, name) {
-        let status = Command::new("sh")
-            .arg(&hook)
+        refuse_unrunnable(&hook);
+        let mut command = if cfg!(windows) {
+            Command::new(&hook)
+        } else {
+            let mut sh = Command::new("sh");
+            sh.arg(&hook);
+            sh
+        };
+        let status = command
             .env("BUILDKITE_AGENT_IDS", "standin-agent-id")
             .env("BUILDKITE_AGENT_NAMES", names)
             .status()
@@ -336,13 +399,26 @@ fn main() {
     let rec = here.join("record");
     std::fs::create_dir_all(&rec).unwrap();
     let _ = RECORD.set(rec.clone());
-    std::fs::write(rec.join("argv"), argv.join("\n") + "\n").unwrap();
     let env: String = std::env::vars_os()
         .map(|(k, v)| format!("{}={}\n", k.to_string_lossy(), v.to_string_lossy()))
         .collect();
+    // A hook's `buildkite-agent env set` (clicommand/env_set.go), recorded apart from the
+    // agent's own start.
+    if argv.first().map(String::as_str) == Some("env") {
+        let mut line = argv.join("\n") + "\n";
+        if let Ok(before) = std::fs::read_to_string(rec.join("env-set-argv")) {
+            line = before + &line;
+        }
+        std::fs::write(rec.join("env-set-argv"), line).unwrap();
+        job_api::env_command(&argv[1..]);
+    }
+    std::fs::write(rec.join("argv"), argv.join("\n") + "\n").unwrap();
     std::fs::write(rec.join("env"), env).unwrap();
-    let uid = Command::new("id").arg("-u").output().unwrap().stdout;
-    std::fs::write(rec.join("uid"), uid).unwrap();
+    #[cfg(unix)]
+    {
+        let uid = Command::new("id").arg("-u").output().unwrap().stdout;
+        std::fs::write(rec.join("uid"), uid).unwrap();
+    }
 
     // main.go and clicommand/agent_start.go: `start`, with `--config` naming the file.
     let config_path = match argv.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -351,14 +427,24 @@ fn main() {
     };
     let config = load(&config_path);
     std::fs::copy(&config_path, rec.join("buildkite-agent.cfg")).unwrap();
-    let mode = Command::new("stat")
-        .args(["-c", "%a %u"])
-        .arg(&config_path)
-        .output()
-        .unwrap()
-        .stdout;
-    std::fs::write(rec.join("config-mode"), mode).unwrap();
+    #[cfg(unix)]
+    {
+        let mode = Command::new("stat")
+            .args(["-c", "%a %u"])
+            .arg(&config_path)
+            .output()
+            .unwrap()
+            .stdout;
+        std::fs::write(rec.join("config-mode"), mode).unwrap();
+    }
     let agent = validate(&config);
+    // For the tests, how the token came (never the token): `plain`, `fd` or `file`.
+    let token = config.get("token").map(String::as_str).unwrap_or_default();
+    let source = ["fd", "file"]
+        .into_iter()
+        .find(|scheme| token.starts_with(&format!("{scheme}://")))
+        .unwrap_or("plain");
+    std::fs::write(rec.join("token-source"), source).unwrap();
 
     // agent_start.go: the build path is created if missing.
     if !agent.build_path.exists() {
@@ -449,13 +535,26 @@ fn register(agent: &Agent, names: &[String]) {
     }
 }
 
+/// The one job the stand-in is handed.
+const JOB_ID: &str = "0190a1b2-c3d4-4e5f-8a9b-0123456789ab";
+
+/// The directory of the running binary: agent/job_runner.go sets `BUILDKITE_BIN_PATH` to it
+/// (`filepath.Dir(os.Executable())`) in every job's environment.
+fn bin_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default()
+}
+
 /// One job as the job executor runs it (internal/job/executor.go `Run`): the global
 /// `environment` hooks (`setUp`), the command, then the global `pre-exit` hooks (`tearDown`, also
 /// after a failure or a cancel), in one `sh` with the agent's environment (agent/job_runner.go:
 /// `append(os.Environ(), env...)`) plus the job's BUILDKITE_* variables; a failing environment
 /// hook fails the job before its command (executor.go: "Error setting up job executor").
+#[cfg(unix)]
 fn run_job(agent: &Agent, name: &str, command: &str, rec: &Path) {
-    let job_id = "0190a1b2-c3d4-4e5f-8a9b-0123456789ab";
+    let job_id = JOB_ID;
     log("INFO", &format!("Assigned job {job_id}. Accepting..."));
     let source = |hooks: Vec<PathBuf>, on_fail: &str| -> String {
         hooks
@@ -484,6 +583,7 @@ fn run_job(agent: &Agent, name: &str, command: &str, rec: &Path) {
         .env("BUILDKITE_AGENT_NAME", name)
         .env("BUILDKITE_BUILD_PATH", &agent.build_path)
         .env("BUILDKITE_BUILD_CHECKOUT_PATH", &checkout)
+        .env("BUILDKITE_BIN_PATH", bin_path())
         .stdin(Stdio::null())
         .process_group(0)
         .spawn()
@@ -523,6 +623,7 @@ fn run_job(agent: &Agent, name: &str, command: &str, rec: &Path) {
     );
 }
 
+#[cfg(unix)]
 fn signal_group(job: &Child, signal: libc::c_int) {
     // SAFETY: kill(2) on the job's own process group, which it leads.
     unsafe {
@@ -531,6 +632,352 @@ fn signal_group(job: &Child, signal: libc::c_int) {
 }
 
 /// A path as one sh word.
+#[cfg(unix)]
 fn shell_quote(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
+}
+
+/// The same job on Windows (internal/job/executor.go `Run`, with the Windows shell
+/// `C:\Windows\System32\CMD.exe /S /C`: clicommand/agent_start.go `DefaultShell`): each
+/// `environment` hook, then the command, then each `pre-exit` hook, every phase a process of its
+/// own with the job's environment as the phases before left it. A `.bat` or `.cmd` hook runs
+/// through the batch wrapper (internal/job/hook/wrapper.go `batchWrapper`, less its `env dump`
+/// lines), an `.exe` as itself (executor.go `runUnwrappedHook`); after each hook the variables
+/// it gave `env set` join the job's environment (executor.go `applyEnvironmentChanges`: the Job
+/// API changed the executor's environment in place). The command runs as the batch script
+/// executor.go `writeBatchScript` writes. A cancel kills the command (the real agent's Windows
+/// process handling, internal/process, is not reproduced).
+#[cfg(windows)]
+fn run_job(agent: &Agent, name: &str, command: &str, rec: &Path) {
+    let job_id = JOB_ID;
+    log("INFO", &format!("Assigned job {job_id}. Accepting..."));
+    let work = rec.with_file_name("job-tmp");
+    std::fs::create_dir_all(&work).unwrap();
+    let api = job_api::Server::start(&work);
+    let checkout = agent.build_path.join(name).join("org").join("pipeline");
+    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    for (k, v) in [
+        ("BUILDKITE", "true".to_string()),
+        ("BUILDKITE_JOB_ID", job_id.to_string()),
+        ("BUILDKITE_AGENT_NAME", name.to_string()),
+        (
+            "BUILDKITE_BUILD_PATH",
+            agent.build_path.display().to_string(),
+        ),
+        (
+            "BUILDKITE_BUILD_CHECKOUT_PATH",
+            checkout.display().to_string(),
+        ),
+        ("BUILDKITE_BIN_PATH", bin_path().display().to_string()),
+    ] {
+        env.insert(k.to_string(), v);
+    }
+    api.export(&mut env);
+
+    let mut status = 0;
+    for hook in global_hooks(agent, "environment") {
+        status = run_job_hook(&hook, &env, &work);
+        api.apply(&mut env);
+        if status != 0 {
+            log("ERROR", &format!("Error setting up job executor: the environment hook exited with status {status}"));
+            break;
+        }
+    }
+    let mut cancelled = false;
+    if status == 0 {
+        if let Some(started) = std::env::var_os("STANDIN_JOB_STARTED") {
+            std::fs::write(started, "").unwrap();
+        }
+        let script = work.join("buildkite-script.bat");
+        std::fs::write(&script, batch_script(command)).unwrap();
+        let mut job = Command::new(r"C:\Windows\System32\CMD.exe")
+            .args(["/S", "/C"])
+            .arg(&script)
+            .env_clear()
+            .envs(&env)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("running CMD.exe for the job");
+        let code = loop {
+            if let Some(done) = job.try_wait().expect("waiting for the job") {
+                break done.code().unwrap_or(-1);
+            }
+            if interrupts() >= 2 && !cancelled {
+                log("INFO", &format!("Canceling job {job_id}"));
+                let _ = job.kill();
+                cancelled = true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        status = code;
+    }
+    for hook in global_hooks(agent, "pre-exit") {
+        let code = run_job_hook(&hook, &env, &work);
+        api.apply(&mut env);
+        if code != 0 {
+            status = code;
+            break;
+        }
+    }
+    let result = match (status == 0, cancelled) {
+        (_, true) => "cancelled",
+        (true, false) => "passed",
+        (false, false) => "failed",
+    };
+    std::fs::write(rec.join("job-result"), result).unwrap();
+    log(
+        "INFO",
+        &format!("Finished job {job_id} with exit status {status}"),
+    );
+}
+
+/// executor.go `writeBatchScript`: `@echo off`, then each line of the command (a `.bat` or
+/// `.cmd` line `call`ed, `shouldCallBatchLine`), each followed by an exit on its error level.
+#[cfg(windows)]
+fn batch_script(command: &str) -> String {
+    let mut lines = vec!["@echo off".to_string()];
+    for line in command.split('\n').filter(|l| !l.is_empty()) {
+        let first = line.split_whitespace().next().unwrap_or("").to_lowercase();
+        if first.ends_with(".bat") || first.ends_with(".cmd") {
+            lines.push(format!("call {line}"));
+        } else {
+            lines.push(line.to_string());
+        }
+        lines.push("if %errorlevel% neq 0 exit /b %errorlevel%".to_string());
+    }
+    lines.join("\n")
+}
+
+/// One job hook, as executor.go `executeHook` runs it by its type (internal/job/hook/type.go
+/// `Type`): an `.exe` is a binary, run unwrapped; a batch file has no shebang, so it is a shell
+/// hook, run through the wrapper (wrapper.go `NewWrapper`: a `.bat` wrapper on Windows for a
+/// hook with an extension other than `.ps1`). Its exit status is the hook's.
+///
+/// Under wine 8, `CALL` of a batch file that fails leaves ERRORLEVEL 1 whatever its exit code
+/// was, so there a failing hook's status is 1; success and failure are told apart as on Windows.
+#[cfg(windows)]
+fn run_job_hook(hook: &Path, env: &BTreeMap<String, String>, work: &Path) -> i32 {
+    refuse_unrunnable(hook);
+    let is_exe = hook
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("exe"));
+    let program = if is_exe {
+        hook.to_path_buf()
+    } else {
+        let wrapper = work.join("hook-script-wrapper.bat");
+        let text = format!(
+            "@echo off\r\n\
+SETLOCAL ENABLEDELAYEDEXPANSION\r\n\
+CALL \"{}\"\r\n\
+SET BUILDKITE_HOOK_EXIT_STATUS=!ERRORLEVEL!\r\n\
+SET BUILDKITE_HOOK_WORKING_DIR=%CD%\r\n\
+EXIT %BUILDKITE_HOOK_EXIT_STATUS%",
+            hook.display()
+        );
+        std::fs::write(&wrapper, text).unwrap();
+        wrapper
+    };
+    let status = Command::new(&program)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| fatal(&format!("running the hook {}: {e}", hook.display())));
+    status.code().unwrap_or(-1)
+}
+
+/// The Job API, as far as `env set` takes it. The real job executor serves it over a unix
+/// socket whose path and bearer token it puts in the job's environment
+/// (internal/job/api.go `startJobAPI`: BUILDKITE_AGENT_JOB_API_SOCKET and
+/// BUILDKITE_AGENT_JOB_API_TOKEN; jobapi/client.go `DefaultSocketPath` reads them back). Here a
+/// plain file, named by the same variable, replaces that socket: `env set` appends its request
+/// (token and variables, one JSON line), and the job runner applies each request whose token
+/// is its own after each hook, as the real server changes the executor's environment in place
+/// (jobapi/env.go `patchEnv`). Not reproduced: the refusal of protected variables
+/// (env/protected.go, a 422), and the replies `env set` could print.
+mod job_api {
+    use super::{fatal, BTreeMap, Path, PathBuf, Read};
+
+    pub struct Server {
+        path: PathBuf,
+        token: String,
+    }
+
+    impl Server {
+        #[cfg_attr(unix, allow(dead_code))]
+        pub fn start(dir: &Path) -> Server {
+            let path = dir.join("job-api.sock");
+            std::fs::write(&path, "").unwrap();
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .subsec_nanos();
+            let token = format!("standin-job-api-{}-{nanos}", std::process::id());
+            Server { path, token }
+        }
+
+        /// The variables that tell a hook where the API is.
+        #[cfg_attr(unix, allow(dead_code))]
+        pub fn export(&self, env: &mut BTreeMap<String, String>) {
+            env.insert(
+                "BUILDKITE_AGENT_JOB_API_SOCKET".into(),
+                self.path.display().to_string(),
+            );
+            env.insert("BUILDKITE_AGENT_JOB_API_TOKEN".into(), self.token.clone());
+        }
+
+        /// Applies the requests made since the last call, and forgets them.
+        #[cfg_attr(unix, allow(dead_code))]
+        pub fn apply(&self, env: &mut BTreeMap<String, String>) {
+            let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+            std::fs::write(&self.path, "").unwrap();
+            for line in text.lines().filter(|l| !l.is_empty()) {
+                let request: serde_json::Value =
+                    serde_json::from_str(line).expect("a request the stand-in wrote");
+                if request["token"] != self.token.as_str() {
+                    fatal("Job API: a request with the wrong token (the real server answers 401)");
+                }
+                let vars: BTreeMap<String, String> =
+                    serde_json::from_value(request["env"].clone()).expect("the request's env");
+                env.extend(vars);
+            }
+        }
+    }
+
+    /// bufio.MaxScanTokenSize: the longest line `env set` reads from stdin.
+    const MAX_LINE: usize = 64 * 1024;
+
+    /// `buildkite-agent env ...` as a hook runs it: only `set` (clicommand/env_set.go
+    /// `envSetAction`). Exits.
+    pub fn env_command(args: &[String]) -> ! {
+        if args.first().map(String::as_str) != Some("set") {
+            fatal("the stand-in serves only `env set`");
+        }
+        // env_set.go's flags, with their defaults.
+        let mut input_format = "plain".to_string();
+        let mut output_format = "plain".to_string();
+        let mut inputs = Vec::new();
+        for arg in &args[1..] {
+            if let Some(v) = arg.strip_prefix("--input-format=") {
+                input_format = v.to_string();
+            } else if let Some(v) = arg.strip_prefix("--output-format=") {
+                output_format = v.to_string();
+            } else if arg.starts_with('-') && arg != "-" {
+                fatal(&format!("the stand-in does not take {arg}"));
+            } else {
+                inputs.push(arg.clone());
+            }
+        }
+        // jobapi.NewDefaultClient, first (env_get.go `envClientErrMessage`).
+        let client_error = |cause: &str| -> ! {
+            fatal(&format!(
+                "could not create Job API client: {cause}\nthis command can only be used from hooks or plugins running under a job executor\nwhere the agent's job API is available in Buildkite Agent v3.64.0 and later"
+            ))
+        };
+        let socket = std::env::var("BUILDKITE_AGENT_JOB_API_SOCKET").unwrap_or_default();
+        if socket.is_empty() {
+            client_error("BUILDKITE_AGENT_JOB_API_SOCKET empty or undefined");
+        }
+        let token = std::env::var("BUILDKITE_AGENT_JOB_API_TOKEN").unwrap_or_default();
+        if token.is_empty() {
+            client_error("BUILDKITE_AGENT_JOB_API_TOKEN empty or undefined");
+        }
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        let parse = |input: &str, vars: &mut BTreeMap<String, String>| -> Result<(), String> {
+            match input_format.as_str() {
+                // env.Split: the first `=`.
+                "plain" => {
+                    let (k, v) = input
+                        .split_once('=')
+                        .ok_or_else(|| format!("{input:?} is not in key=value format"))?;
+                    vars.insert(k.to_string(), v.to_string());
+                    Ok(())
+                }
+                // json.Unmarshal into the request's map[string]string.
+                "json" => {
+                    let more: BTreeMap<String, String> =
+                        serde_json::from_str(input).map_err(|e| format!("json: {e}"))?;
+                    vars.extend(more);
+                    Ok(())
+                }
+                other => fatal(&format!("invalid input format {other:?}")),
+            }
+        };
+        for input in &inputs {
+            if input == "-" {
+                let mut stdin = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut stdin)
+                    .unwrap_or_else(|e| fatal(&format!("couldn't scan the input buffer: {e}")));
+                // bufio.Scanner's lines: `\n`, and a `\r` before it dropped (ScanLines).
+                for (n, line) in stdin.lines().enumerate() {
+                    if line.len() > MAX_LINE {
+                        fatal("couldn't scan the input buffer: bufio.Scanner: token too long");
+                    }
+                    if let Err(e) = parse(line, &mut vars) {
+                        fatal(&format!("couldn't parse input line {}: {e}", n + 1));
+                    }
+                }
+            } else if let Err(e) = parse(input, &mut vars) {
+                fatal(&format!(
+                    "couldn't parse the command-line argument {input:?}: {e}"
+                ));
+            }
+        }
+        if output_format != "quiet" {
+            fatal("the stand-in prints no reply: use --output-format=quiet");
+        }
+        let request = serde_json::json!({ "token": token, "env": vars });
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&socket)
+            .unwrap_or_else(|e| {
+                fatal(&format!(
+                    "couldn't update the job executor environment: {socket}: {e}"
+                ))
+            });
+        use std::io::Write;
+        writeln!(file, "{request}").unwrap();
+        std::process::exit(0)
+    }
+}
+
+/// clicommand/register_token.go `resolveRegistrationToken`: `fd://N` reads the inherited file
+/// descriptor N (on Windows `os.NewFile` takes N as a handle) to EOF, at most 64 KiB, and trims
+/// it; `file://PATH` reads the file, trimmed; anything else is the token itself.
+fn resolve_token(token: &str) -> Result<String, String> {
+    const MAX_TOKEN: u64 = 64 * 1024;
+    if let Some(n) = token.strip_prefix("fd://") {
+        // strconv.ParseUint(n, 10, 31).
+        let fd: u32 = n
+            .parse()
+            .ok()
+            .filter(|fd| *fd < 1 << 31 && n.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| {
+                format!("invalid token file descriptor {token:?}: strconv.ParseUint: parsing {n:?}: invalid syntax")
+            })?;
+        #[cfg(unix)]
+        // SAFETY: the descriptor was inherited for this; the file owns it from here.
+        let file = unsafe {
+            use std::os::unix::io::FromRawFd;
+            std::fs::File::from_raw_fd(fd as i32)
+        };
+        #[cfg(windows)]
+        // SAFETY: the handle was inherited for this; the file owns it from here.
+        let file = unsafe {
+            use std::os::windows::io::FromRawHandle;
+            std::fs::File::from_raw_handle(fd as usize as std::os::windows::io::RawHandle)
+        };
+        let mut text = String::new();
+        file.take(MAX_TOKEN)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("couldn't read token from file descriptor {fd}: {e}"))?;
+        return Ok(text.trim().to_string());
+    }
+    if let Some(path) = token.strip_prefix("file://") {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("couldn't read token from file: {e}"))?;
+        return Ok(text.trim().to_string());
+    }
+    Ok(token.to_string())
 }
