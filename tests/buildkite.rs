@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 
 use crate::bootstrap::{fleet_on, json_error, Boot, Host};
 use crate::support::cmd::Run;
+use crate::support::dist::{prng_shim, windows_buildkite_standin};
 use crate::support::fleet::{s3_client, Fleet};
 use crate::support::imds::ImdsServer;
 use crate::support::moto::Account;
 use crate::support::wait_until;
 
 /// The token `fleet_on` puts in SSM (tests/bootstrap.rs).
-const TOKEN: &str = "sem-agent-tok-7f3c9b1e5d2a4c68";
+pub const TOKEN: &str = "sem-agent-tok-7f3c9b1e5d2a4c68";
 
 fn standin() -> PathBuf {
     let path = crate::support::bootstrap_bin().with_file_name("buildkite_agent_standin");
@@ -28,8 +29,16 @@ fn standin() -> PathBuf {
     path
 }
 
-/// Puts the Buildkite stand-in where the provider starts the agent: `<agent_dir>/buildkite-agent`.
+/// Puts the Buildkite stand-in where the provider starts the agent: `<agent_dir>/buildkite-agent`
+/// (under wine, the Windows build as `buildkite-agent.exe`, with the PRNG shim the Rust runtime
+/// needs there beside it).
 fn install_standin(boot: &Boot) {
+    if let Host::Wine(_) = boot.host {
+        let dir = boot.agent_dir();
+        std::fs::copy(windows_buildkite_standin(), dir.join("buildkite-agent.exe")).unwrap();
+        std::fs::copy(prng_shim(), dir.join("bcryptprimitives.dll")).unwrap();
+        return;
+    }
     let agent = boot.agent_dir().join("buildkite-agent");
     std::fs::copy(standin(), &agent).unwrap();
     use std::os::unix::fs::PermissionsExt;
@@ -53,7 +62,7 @@ fn buildkite_config(boot: &Boot, extra: serde_json::Value) -> serde_json::Value 
             "queue": "build",
             "tags": {"os": "linux"},
             "spawn": 2,
-            "build_path": boot.dir.path().join("builds"),
+            "build_path": boot.guest_path(&boot.dir.path().join("builds")),
         },
     });
     for (k, v) in extra.as_object().unwrap() {
@@ -62,7 +71,7 @@ fn buildkite_config(boot: &Boot, extra: serde_json::Value) -> serde_json::Value 
     doc
 }
 
-fn run_buildkite(boot: &Boot, extra: serde_json::Value, standin: &[(&str, &str)]) -> Run {
+pub fn run_buildkite(boot: &Boot, extra: serde_json::Value, standin: &[(&str, &str)]) -> Run {
     let config = boot.config(buildkite_config(boot, extra));
     let out = boot
         .cmd()
@@ -86,6 +95,7 @@ fn assert_token_absent(boot: &Boot, out: &Run) {
         ("the agent's argv", recorded("argv")),
         ("the agent's environment", recorded("env")),
         ("the job's environment", recorded("job-env")),
+        ("the hooks' `env set` calls", recorded("env-set-argv")),
     ] {
         assert!(
             !text.contains(TOKEN),
@@ -95,7 +105,7 @@ fn assert_token_absent(boot: &Boot, out: &Run) {
 }
 
 /// The agent's config as the stand-in read it: `key=value` lines.
-fn agent_config(boot: &Boot) -> std::collections::BTreeMap<String, String> {
+pub fn agent_config(boot: &Boot) -> std::collections::BTreeMap<String, String> {
     boot.record("buildkite-agent.cfg")
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -108,7 +118,7 @@ fn agent_config(boot: &Boot) -> std::collections::BTreeMap<String, String> {
 
 /// A JSON log line of the boot's that is at `level` and says `says` (the agent's own lines, on
 /// the same stderr, are its text format).
-fn logged(out: &Run, level: &str, says: &str) -> bool {
+pub fn logged(out: &Run, level: &str, says: &str) -> bool {
     out.stderr().lines().any(|l| {
         serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
             v["level"] == level && v["message"].as_str().is_some_and(|m| m.contains(says))
@@ -146,17 +156,20 @@ pub async fn assert_idle_buildkite_boot_given_back(fleet: &Fleet, boot: &Boot) {
         boot.record("names"),
         format!("{id}-1\n{id}-2\n", id = boot.instance_id)
     );
-    let agent_dir = boot.guest_path(&boot.agent_dir());
+    let guest = |name: &str| boot.guest_path(&boot.agent_dir().join(name));
     assert_eq!(
         config["additional-hooks-paths"],
-        agent_dir.join("imagekit-hooks").to_str().unwrap()
+        guest("imagekit-hooks").to_str().unwrap()
     );
-    assert_eq!(
-        config["hooks-path"],
-        agent_dir.join("hooks").to_str().unwrap()
-    );
-    let uid = unsafe { libc::getuid() };
-    assert_eq!(boot.record("config-mode").trim(), format!("600 {uid}"));
+    assert_eq!(config["hooks-path"], guest("hooks").to_str().unwrap());
+    if !matches!(boot.host, Host::Wine(_)) {
+        let uid = unsafe { libc::getuid() };
+        assert_eq!(boot.record("config-mode").trim(), format!("600 {uid}"));
+    }
+    // The agent-startup hook ran (only it records the registration): an idle end, not a failed
+    // start, which would have marked the group.
+    assert!(boot.agent_dir().join(".imagekit/registered").is_file());
+    assert_eq!(fleet.failed_start_mark().await, None);
     assert!(
         logged(&out, "INFO", "instance given back"),
         "{}",

@@ -324,6 +324,101 @@ async fn windows_exe_boots_end_to_end_under_wine() {
     assert_idle_boot_given_back(&fleet, &boot).await;
 }
 
+/// The Buildkite boot by the Windows exe under wine, with the Windows build of the Buildkite
+/// stand-in: the exe writes the agent's config and its `.bat` hooks; the stand-in runs
+/// `agent-startup` as the agent does (the `.bat`, which `hook.Find` takes first), which calls the
+/// exe's own `buildkite-hook`; the exe reads the idle end from what that recorded and gives the
+/// instance back with a decrement.
+#[tokio::test(flavor = "multi_thread")]
+async fn windows_exe_boots_a_buildkite_agent_end_to_end_under_wine() {
+    let (fleet, boot) =
+        crate::buildkite::buildkite_fleet(Host::Wine(WineExe::new(true)), "wine-bk-idle", 2).await;
+    crate::buildkite::assert_idle_buildkite_boot_given_back(&fleet, &boot).await;
+    assert!(!boot.agent_dir().join(".imagekit/job-ran").exists());
+
+    // The Windows hooks: one call each to the exe, and no sh hook beside them.
+    let hooks = boot.agent_dir().join("imagekit-hooks");
+    for name in ["agent-startup", "environment", "pre-exit"] {
+        let text = std::fs::read_to_string(hooks.join(format!("{name}.bat"))).unwrap();
+        assert!(
+            text.contains(&format!(
+                "\"%IMAGEKIT_BOOTSTRAP_EXE%\" buildkite-hook {name}\r\n"
+            )),
+            "{text}"
+        );
+        assert!(!hooks.join(name).exists(), "a sh {name} hook on Windows");
+    }
+    // ...and the exe they call is the one that wrote them, named in the agent's environment.
+    let Host::Wine(exe) = &boot.host else {
+        unreachable!()
+    };
+    let named = format!("IMAGEKIT_BOOTSTRAP_EXE={}", wine_path(&exe.exe).display());
+    assert!(
+        boot.record("env").lines().any(|l| l == named),
+        "{named} not in the agent's environment:\n{}",
+        boot.record("env")
+    );
+}
+
+/// A Buildkite job under wine: the stand-in runs the `environment` hook through the agent's
+/// batch wrapper, the exe's `buildkite-hook environment` hands the job's variables to the
+/// stand-in's `buildkite-agent env set` (the Job API), and the job's command sees each value
+/// byte for byte, characters that batch files and `cmd` treat specially included; `pre-exit`
+/// ends the job, and the instance goes back without a decrement.
+#[tokio::test(flavor = "multi_thread")]
+async fn windows_exe_runs_a_buildkite_job_whose_variables_reach_it_through_env_set_under_wine() {
+    let (fleet, boot) =
+        crate::buildkite::buildkite_fleet(Host::Wine(WineExe::new(true)), "wine-bk-job", 1).await;
+    crate::support::fleet::s3_client(&fleet.account)
+        .create_bucket()
+        .bucket("imagekit-wine-bk-cache")
+        .send()
+        .await
+        .unwrap();
+    let odd = r#"a=b "q" 'x' %PATH% !x! two  spaces ^&|<> \ end"#;
+    let job_env = boot.guest_path(&boot.agent_dir().join("record").join("job-env"));
+    let job = format!("set > \"{}\"", job_env.display());
+    let out = crate::buildkite::run_buildkite(
+        &boot,
+        serde_json::json!({
+            "cache_bucket": "imagekit-wine-bk-cache",
+            "env": {"ODD": odd, "PLAIN": "bar baz"},
+        }),
+        &[("STANDIN_JOB", &job)],
+    );
+    out.success().stderr_any();
+    assert_eq!(boot.record("job-result"), "passed");
+    let env: std::collections::BTreeMap<String, String> = boot
+        .record("job-env")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_end_matches('\r').to_string()))
+        .collect();
+    assert_eq!(env["IMAGEKIT_CACHE_BUCKET"], "imagekit-wine-bk-cache");
+    assert_eq!(env["IMAGEKIT_CACHE_REGION"], fleet.account.region);
+    assert_eq!(env["ODD"], odd);
+    assert_eq!(env["PLAIN"], "bar baz");
+    // Through the Job API, as the hook calls it.
+    assert_eq!(
+        boot.record("env-set-argv"),
+        "env\nset\n--input-format=json\n--output-format=quiet\n-\n"
+    );
+
+    assert!(
+        crate::buildkite::logged(&out, "INFO", "agent exited"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(fleet.desired().await, 1, "a job ran: no decrement");
+    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
+    let now = fleet.instance_ids().await;
+    assert_eq!(now.len(), 1, "moto launches a replacement: {now:?}");
+    assert_ne!(now[0], boot.instance_id);
+    let state = boot.agent_dir().join(".imagekit");
+    assert!(state.join("job-ran").is_file());
+    assert_eq!(std::fs::read_dir(state.join("jobs")).unwrap().count(), 0);
+}
+
 /// The Windows service under wine's Service Control Manager: `run --service` reports Running and
 /// starts the agent; a service stop, or a spot notice in the metadata, stops the agent
 /// gracefully, gives the instance back, and the service reports Stopped with run's exit code.

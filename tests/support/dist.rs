@@ -146,6 +146,30 @@ pub fn standin_agent_exe() -> &'static Path {
     )
 }
 
+/// The Buildkite stand-in built for Windows (standins/src/bin/buildkite_agent_standin.rs, the
+/// same source as the Unix one): beside the host's binaries, under the cross target's dir of the
+/// same profile. scripts/test builds it; the tests never do (a nested cargo build would wait on
+/// the lock the test run holds).
+pub fn windows_buildkite_standin() -> PathBuf {
+    let host_dir = super::imagekit_bin()
+        .parent()
+        .expect("the binaries' dir")
+        .to_path_buf();
+    let profile = host_dir.file_name().expect("the profile's dir");
+    let path = host_dir
+        .parent()
+        .expect("the target dir")
+        .join("x86_64-pc-windows-gnu")
+        .join(profile)
+        .join("buildkite_agent_standin.exe");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build -p imagekit-standins --bin buildkite_agent_standin --target x86_64-pc-windows-gnu` first (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
 /// How a Windows program under wine names a host path: wine maps the Unix root to drive Z:.
 pub fn wine_path(path: &Path) -> PathBuf {
     PathBuf::from(format!("Z:{}", path.display()).replace('/', "\\"))
