@@ -6,6 +6,7 @@
 
 #[cfg(windows)]
 mod console;
+mod handoff;
 mod spawn;
 mod stopping;
 #[cfg(windows)]
@@ -20,6 +21,8 @@ use std::time::Duration;
 use crate::stop::StopRequest;
 use crate::user::User;
 
+pub use handoff::Handoff;
+
 /// Everything needed to start the agent.
 pub struct Launch<'a> {
     pub program: PathBuf,
@@ -27,6 +30,8 @@ pub struct Launch<'a> {
     pub dir: PathBuf,
     pub env: Vec<(String, OsString)>,
     pub user: &'a User,
+    /// The token, for an agent that reads it from an inherited descriptor.
+    pub handoff: Option<&'a Handoff>,
 }
 
 /// The signal an agent drains on.
@@ -121,6 +126,7 @@ mod tests {
             dir: std::env::temp_dir(),
             env: Vec::new(),
             user: &user,
+            handoff: None,
         };
         run(launch, graceful, stop).await.unwrap()
     }
@@ -167,6 +173,44 @@ mod tests {
         unsafe { libc::signal(libc::SIGINT, previous) };
         assert_eq!(exit.status.signal(), Some(libc::SIGINT));
         assert!(exit.stop_requested);
+    }
+
+    /// What buildkite-agent does with `token=fd://3` (buildkite/agent@d312b88:clicommand/
+    /// register_token.go: read the descriptor to its end): here `cat` reads it, and nothing else
+    /// of the agent's start carries the token.
+    #[tokio::test]
+    async fn a_handoff_reaches_the_agent_on_its_descriptor_and_nowhere_else() {
+        let token = crate::secrets::Token::new("bkua_handed_over".into());
+        let handoff = Handoff::new(&token).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let read = dir.path().join("read");
+        let user = crate::user::resolve(None).unwrap();
+        let script = format!(
+            // (The pattern is split so that the script's own text does not match it.)
+            "cat <&3 > '{read}' && ! cat /proc/$$/environ /proc/$$/cmdline 2>/dev/null | grep -q 'bkua''_handed'",
+            read = read.display()
+        );
+        let launch = Launch {
+            program: PathBuf::from("/bin/sh"),
+            args: vec!["-c".into(), script.into()],
+            dir: std::env::temp_dir(),
+            env: Vec::new(),
+            user: &user,
+            handoff: Some(&handoff),
+        };
+        let exit = run(launch, plain_stop(), std::future::pending())
+            .await
+            .unwrap();
+        assert!(exit.status.success(), "{:?}", exit.status);
+        assert_eq!(std::fs::read_to_string(&read).unwrap(), "bkua_handed_over");
+    }
+
+    fn plain_stop() -> GracefulStop {
+        GracefulStop {
+            signal: StopSignal::Terminate,
+            repeat: None,
+            grace: None,
+        }
     }
 
     #[tokio::test]

@@ -124,6 +124,8 @@ fn load(path: &Path) -> BTreeMap<String, String> {
 /// `setFieldValueFromCLI`: a string as is, a slice split on `,`, bools by `strconv.ParseBool` and
 /// ints by `strconv.Atoi`, each error ignored, leaving false or 0).
 struct Agent {
+    /// The token itself, once resolved.
+    token: String,
     name: String,
     spawn: i64,
     tags: Vec<String>,
@@ -178,11 +180,8 @@ fn validate(config: &BTreeMap<String, String>) -> Agent {
     if endpoint.is_empty() {
         config_error(&format!("Missing endpoint.{hint}"));
     }
-    // clicommand/register_token.go: a token starting with file:// or fd:// is a reference.
-    let token = get("token");
-    if token.starts_with("file://") || token.starts_with("fd://") {
-        fatal("the stand-in does not resolve indirect tokens");
-    }
+    // agent_start.go: an indirect token is resolved once the config has loaded.
+    let token = resolve_token(&get("token"));
     // clicommand/cancel_signal.go `signalGracePeriod` with the default signal grace (-1).
     let cancel_grace: i64 = config
         .get("cancel-grace-period")
@@ -220,6 +219,7 @@ fn validate(config: &BTreeMap<String, String>) -> Agent {
         fatal("the stand-in needs a name");
     }
     Agent {
+        token,
         name,
         spawn,
         tags,
@@ -235,6 +235,45 @@ fn validate(config: &BTreeMap<String, String>) -> Agent {
             .collect(),
         endpoint,
     }
+}
+
+/// clicommand/register_token.go `resolveRegistrationToken`: `fd://N` is read from inherited
+/// descriptor N (`strconv.ParseUint(.., 10, 31)`), `file://PATH` from the file, each at most
+/// `maxTokenFileSize` (64 KiB) and `strings.TrimSpace`d; anything else is the token. A failure
+/// is agent_start.go's "failed to resolve registration token %q: %w", fatal.
+fn resolve_token(token: &str) -> String {
+    use std::io::Read;
+    const MAX_TOKEN_FILE_SIZE: u64 = 64 * 1024;
+    let failed = |why: String| -> ! {
+        fatal(&format!(
+            "failed to resolve registration token {token:?}: {why}"
+        ))
+    };
+    let mut bytes = Vec::new();
+    if let Some(n) = token.strip_prefix("fd://") {
+        let Some(fd) = n.parse::<u32>().ok().filter(|fd| *fd < 1 << 31) else {
+            failed(format!("invalid token file descriptor {token:?}"))
+        };
+        // SAFETY: the descriptor is the agent's by inheritance, and read and closed only here
+        // (`defer f.Close()`).
+        let file = unsafe {
+            use std::os::fd::FromRawFd;
+            std::fs::File::from_raw_fd(fd as i32)
+        };
+        if let Err(e) = file.take(MAX_TOKEN_FILE_SIZE).read_to_end(&mut bytes) {
+            failed(format!(
+                "couldn't read token from file descriptor {fd}: {e}"
+            ))
+        }
+    } else if let Some(path) = token.strip_prefix("file://") {
+        match std::fs::read(path) {
+            Ok(read) => bytes = read,
+            Err(e) => failed(format!("couldn't read token from file: {e}")),
+        }
+    } else {
+        return token.to_string();
+    }
+    String::from_utf8_lossy(&bytes).trim().to_string()
 }
 
 /// Where the stand-in records what it saw, for the tests.
@@ -434,6 +473,10 @@ fn register(agent: &Agent, names: &[String]) {
             );
         }
     }
+    // What the API would be sent (the stand-in's own record, for the tests: not a file of the
+    // boot's).
+    let rec = RECORD.get().expect("the record dir is set first");
+    std::fs::write(rec.join("registered-with"), &agent.token).unwrap();
     if std::env::var("STANDIN_REGISTER").as_deref() == Ok("refuse") {
         let url = format!("{}/register", agent.endpoint.trim_end_matches('/'));
         fatal(&format!("POST {url}: 401 Unauthorized"));

@@ -188,6 +188,7 @@ impl Agent for Circleci {
             dir: start.config.agent_dir.clone(),
             env: Vec::new(),
             user: start.supervisor,
+            handoff: None,
         }
     }
 
