@@ -52,6 +52,18 @@ pub struct GracefulStop {
     pub grace: Option<Duration>,
 }
 
+/// The least time between a stop's first signal and its repeat: a signal sent while the same
+/// one is still pending is delivered once, so two sent back to back (a grace period of 0) could
+/// reach the agent as one, and its jobs would never be cancelled.
+pub const MIN_REPEAT_GAP: Duration = Duration::from_secs(1);
+
+impl GracefulStop {
+    /// How long after the first signal the repeat comes, if there is one.
+    pub fn repeat_after(&self) -> Option<Duration> {
+        self.repeat.map(|after| after.max(MIN_REPEAT_GAP))
+    }
+}
+
 /// How the agent ended.
 #[derive(Debug, Clone, Copy)]
 pub struct Exit {
@@ -262,6 +274,23 @@ mod tests {
         assert_eq!(exit.status.code(), Some(7), "{:?}", exit.status);
         assert!(first.exists(), "the first signal was not seen on its own");
         assert!(exit.stop_requested);
+
+        // A repeat with no wait still comes as a signal of its own.
+        let plan = GracefulStop {
+            repeat: Some(Duration::ZERO),
+            ..plan
+        };
+        std::fs::remove_file(&first).unwrap();
+        std::fs::remove_file(&ready).unwrap();
+        let stop = async {
+            while !ready.exists() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            SOON
+        };
+        let exit = supervise(&script, plan, stop).await;
+        assert_eq!(exit.status.code(), Some(7), "{:?}", exit.status);
+        assert!(first.exists(), "two signals arrived as one");
 
         // One that leaves on the first signal gets no second.
         let exit = supervise("exec sleep 30", plan, async { SOON }).await;
