@@ -145,6 +145,14 @@ mod tests {
 
     const SOON: StopRequest = StopRequest { cause: "test" };
 
+    /// A stop asked for once `ready` exists (the agent's script has set its traps).
+    async fn once_exists(ready: &std::path::Path) -> StopRequest {
+        while !ready.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        SOON
+    }
+
     #[tokio::test]
     async fn an_agent_that_exits_by_itself_is_not_stopped() {
         let plan = GracefulStop {
@@ -237,13 +245,7 @@ mod tests {
         // Ignored dispositions survive exec: this sleep cannot be stopped gracefully. The stop
         // comes once the trap is set.
         let script = format!("trap '' TERM; touch '{}'; exec sleep 30", ready.display());
-        let stop = async {
-            while !ready.exists() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            SOON
-        };
-        let exit = supervise(&script, plan, stop).await;
+        let exit = supervise(&script, plan, once_exists(&ready)).await;
         assert_eq!(exit.status.signal(), Some(libc::SIGKILL));
         assert!(exit.stop_requested);
     }
@@ -264,13 +266,7 @@ mod tests {
             first = first.display(),
             ready = ready.display(),
         );
-        let stop = async {
-            while !ready.exists() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            SOON
-        };
-        let exit = supervise(&script, plan, stop).await;
+        let exit = supervise(&script, plan, once_exists(&ready)).await;
         assert_eq!(exit.status.code(), Some(7), "{:?}", exit.status);
         assert!(first.exists(), "the first signal was not seen on its own");
         assert!(exit.stop_requested);
@@ -282,13 +278,7 @@ mod tests {
         };
         std::fs::remove_file(&first).unwrap();
         std::fs::remove_file(&ready).unwrap();
-        let stop = async {
-            while !ready.exists() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            SOON
-        };
-        let exit = supervise(&script, plan, stop).await;
+        let exit = supervise(&script, plan, once_exists(&ready)).await;
         assert_eq!(exit.status.code(), Some(7), "{:?}", exit.status);
         assert!(first.exists(), "two signals arrived as one");
 
