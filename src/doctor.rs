@@ -269,7 +269,7 @@ async fn region_reachable(config: &aws_config::SdkConfig, region: &str) -> Check
         .filters(
             aws_sdk_ec2::types::Filter::builder()
                 .name("tag-key")
-                .values("imagekit:fingerprint")
+                .values(crate::ami::TAG_FINGERPRINT)
                 .build(),
         )
         .send()

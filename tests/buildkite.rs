@@ -84,7 +84,8 @@ pub fn run_buildkite(boot: &Boot, extra: serde_json::Value, standin: &[(&str, &s
 }
 
 /// The token is in none of what the boot let out: its output, the agent's argv and environment,
-/// and (when a job ran) the job's environment.
+/// (when a job ran) the job's environment, and no file the boot left in the agent's dir (its
+/// config, hooks, state) or its log dir. It reached the agent on a pipe (`token=fd://3`).
 fn assert_token_absent(boot: &Boot, out: &Run) {
     let recorded = |name: &str| {
         std::fs::read_to_string(boot.agent_dir().join("record").join(name)).unwrap_or_default()
@@ -102,6 +103,38 @@ fn assert_token_absent(boot: &Boot, out: &Run) {
             "the token leaked into {what}:\n{text}"
         );
     }
+    // The stand-in's own record (what it would send the API) is the one place it may be.
+    let record = boot.agent_dir().join("record");
+    for dir in [boot.agent_dir(), boot.log_dir()] {
+        for file in files_under(&dir)
+            .into_iter()
+            .filter(|f| !f.starts_with(&record))
+        {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
+                "the token is in {}",
+                file.display()
+            );
+        }
+    }
+}
+
+/// Every file under `dir`, recursively (none when it does not exist).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
 
 /// The agent's config as the stand-in read it: `key=value` lines.
@@ -147,7 +180,17 @@ pub async fn assert_idle_buildkite_boot_given_back(fleet: &Fleet, boot: &Boot) {
         ["start", "--config", config_path.to_str().unwrap()]
     );
     let config = agent_config(boot);
-    assert_eq!(config["token"], TOKEN);
+    // The config names the pipe the token came on (fd 3; on Windows an inherited handle), and
+    // the agent registered with the token.
+    match boot.host {
+        Host::Wine(_) => {
+            let handle = config["token"].strip_prefix("fd://").unwrap();
+            assert!(handle.parse::<u32>().is_ok(), "{}", config["token"]);
+        }
+        _ => assert_eq!(config["token"], "fd://3"),
+    }
+    assert_eq!(boot.record("token-source"), "fd");
+    assert_eq!(boot.record("registered-with"), TOKEN);
     assert_eq!(config["name"], format!("{}-%spawn", boot.instance_id));
     assert_eq!(config["tags"], "queue=build,os=linux");
     assert_eq!(config["spawn"], "2");
@@ -191,8 +234,8 @@ async fn an_idle_buildkite_agent_terminates_its_instance_with_a_decrement() {
     assert!(!boot.agent_dir().join(".imagekit/job-ran").exists());
 }
 
-/// The agent config as written, with what differs per run (the token, which is a fake one here
-/// anyway, the temp dir and the instance id) filtered.
+/// The agent config as written, with what differs per run (the temp dir and the instance id)
+/// filtered.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_rendered_agent_config_snapshot() {
     let (_fleet, boot) = buildkite_fleet(Host::Native, "bk-snap", 1).await;
@@ -201,7 +244,6 @@ async fn the_rendered_agent_config_snapshot() {
         .stderr_any();
     let text = boot
         .record("buildkite-agent.cfg")
-        .replace(TOKEN, "<token from SSM>")
         .replace(boot.dir.path().to_str().unwrap(), "<tmp>")
         .replace(&boot.instance_id, "<instance-id>");
     insta::assert_snapshot!("buildkite_agent_cfg", text);
@@ -248,8 +290,8 @@ async fn after_a_job_the_instance_is_terminated_without_a_decrement_and_the_job_
     assert_eq!(env["FOO"], "bar baz");
     assert_eq!(env["QUOTED"], "it's \"q\" $HOME");
     assert_eq!(env["USERS_OWN"], "kept");
-    // Jobs run as the agent user and could read what the agent can; the token is in its config
-    // only, never in the environment they inherit (checked by `run_buildkite` too).
+    // Jobs run as the agent user and could read what the agent can: the token is in no file and
+    // not in the environment they inherit (checked by `run_buildkite` too).
     assert!(!env.values().any(|v| v.contains(TOKEN)));
 
     assert!(logged(&out, "INFO", "agent exited"), "{}", out.stderr());

@@ -408,7 +408,8 @@ async fn a_stop_mid_task_drains_the_runner_then_gives_the_instance_back_as_inter
         "while [ ! -e '{}' ]; do sleep 0.05; done; echo finished",
         release.display()
     );
-    let run = instance.spawn_with_task(serde_json::json!({}), &task);
+    // The task has the grace period to finish.
+    let run = instance.spawn_with_task(serde_json::json!({"interruption_grace_period": 60}), &task);
     // What systemd or launchd does on shutdown.
     unsafe { libc::kill(run.child.id() as libc::pid_t, libc::SIGTERM) };
     run.wait_for_line("forwarding signal to the agent");
@@ -424,6 +425,33 @@ async fn a_stop_mid_task_drains_the_runner_then_gives_the_instance_back_as_inter
     let err = out.stderr_any().stderr();
     assert!(err.contains("\"stop_requested\":true"), "{err}");
     assert!(!err.contains("\"level\":\"ERROR\""), "{err}");
+    assert!(!err.contains("sending its signal again"), "{err}");
+    assert_replaced(&fleet, &instance, 2).await;
+}
+
+/// A task that outlasts the grace period is cancelled by the runner, on the bootstrap's second
+/// TERM (DOCS: "An additional TERM signal" ends the drain and the runner TERMs the task-agent),
+/// never by killing the runner under it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_task_that_outlasts_the_grace_period_is_cancelled_by_a_second_term() {
+    let (fleet, instance) = fleet("cci-cancel", 2).await;
+    let task = "trap 'echo cancelled; exit 143' TERM; while :; do sleep 0.05; done";
+    let run = instance.spawn_with_task(serde_json::json!({"interruption_grace_period": 1}), task);
+    unsafe { libc::kill(run.child.id() as libc::pid_t, libc::SIGTERM) };
+    let out = run.finish(&instance);
+    out.success();
+    let log = instance.runner_log();
+    assert!(log.contains("draining"), "{log}");
+    assert!(
+        log.contains("received another TERM, cancelling the task"),
+        "{log}"
+    );
+    assert_eq!(instance.record("task-output"), "cancelled\n");
+    assert_eq!(instance.record("task-exit"), "Some(143)");
+    let err = out.stderr_any().stderr();
+    assert!(err.contains("sending its signal again"), "{err}");
+    assert!(!err.contains("killing it"), "{err}");
+    assert!(err.contains("\"stop_requested\":true"), "{err}");
     assert_replaced(&fleet, &instance, 2).await;
 }
 

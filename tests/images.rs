@@ -483,8 +483,14 @@ async fn prune_keeps_generations_per_agent_kind() {
             .tags(tag("imagekit:distro", "ubuntu-24.04"))
             .tags(tag("imagekit:arch", "x86_64"))
             .tags(tag("imagekit:agent", agent))
-            .tags(tag("imagekit:agent-version", version))
-            .build();
+            .tags(tag("imagekit:agent-version", version));
+        // Buildkite's images are of a build that pinned the CloudWatch agent; Semaphore's of
+        // one from before, without the tag.
+        let spec = match agent {
+            "buildkite" => spec.tags(tag("imagekit:cloudwatch-agent-version", "1.300072.0b1766")),
+            _ => spec,
+        }
+        .build();
         let id = ec2
             .create_image()
             .instance_id(&instance)
@@ -520,16 +526,43 @@ async fn prune_keeps_generations_per_agent_kind() {
         .filter(|h| !h.is_empty())
         .collect();
     assert!(
-        header.contains(&"AGENT") && header.contains(&"AGENT VERSION"),
+        header.contains(&"AGENT")
+            && header.contains(&"AGENT VERSION")
+            && header.contains(&"CLOUDWATCH AGENT"),
         "{table}"
     );
-    for (id, agent, version) in [
-        (&bk[0], "buildkite", "v3.137.0"),
-        (&sem[0], "semaphore", "v2.2.23"),
+    let column = header
+        .iter()
+        .position(|h| *h == "CLOUDWATCH AGENT")
+        .unwrap();
+    for (id, agent, version, cloudwatch) in [
+        (&bk[0], "buildkite", "v3.137.0", "1.300072.0b1766"),
+        (&sem[0], "semaphore", "v2.2.23", "-"),
     ] {
         let line = table.lines().find(|l| l.contains(id.as_str())).unwrap();
         assert!(line.contains(agent) && line.contains(version), "{line}");
+        let cells: Vec<&str> = line
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(cells[column], cloudwatch, "{line}");
     }
+    let json = images(&account)
+        .args(["list", "--json", "--region", region])
+        .run();
+    let doc = json.success().stderr_is("").json();
+    let of = |id: &str| {
+        doc["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(of(&bk[0])["cloudwatch_agent_version"], "1.300072.0b1766");
+    assert_eq!(of(&sem[0])["cloudwatch_agent_version"], "");
 
     let dry = |extra: &[&str]| {
         let run = images(&account)

@@ -25,6 +25,8 @@ pub const TAG_DISTRO: &str = "imagekit:distro";
 /// The CI agent kind the image carries, and its release.
 pub const TAG_AGENT: &str = "imagekit:agent";
 pub const TAG_AGENT_VERSION: &str = "imagekit:agent-version";
+/// The CloudWatch agent's release the image carries (the pins table's).
+pub const TAG_CLOUDWATCH_AGENT_VERSION: &str = "imagekit:cloudwatch-agent-version";
 
 /// A failed EC2 or Auto Scaling call of a region: the one line every AWS failure is.
 pub type AmiError = AwsFailure;
@@ -41,6 +43,8 @@ pub struct Ami {
     /// The agent kind (semaphore, buildkite, circleci) and its release.
     pub agent: String,
     pub agent_version: String,
+    /// Empty for an image built before the CloudWatch agent was pinned.
+    pub cloudwatch_agent_version: String,
     pub fingerprint: String,
     /// EC2's `CreationDate` (RFC 3339).
     pub created: String,
@@ -70,6 +74,7 @@ impl Ami {
             arch: tag(TAG_ARCH),
             agent: tag(TAG_AGENT),
             agent_version: tag(TAG_AGENT_VERSION),
+            cloudwatch_agent_version: tag(TAG_CLOUDWATCH_AGENT_VERSION),
             fingerprint: tag(TAG_FINGERPRINT),
             created_epoch: epoch_of(&created),
             created,

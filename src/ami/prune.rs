@@ -165,6 +165,7 @@ mod tests {
             arch: "x86_64".into(),
             agent: "semaphore".into(),
             agent_version: "v2.2.23".into(),
+            cloudwatch_agent_version: "1.300072.0b1766".into(),
             fingerprint: "f".into(),
             created: String::new(),
             created_epoch: created,

@@ -41,6 +41,10 @@ fn list_table(listed: &[Listed]) -> String {
                 a.arch.clone(),
                 a.agent.clone(),
                 a.agent_version.clone(),
+                match a.cloudwatch_agent_version.as_str() {
+                    "" => "-".into(),
+                    v => v.to_string(),
+                },
                 a.fingerprint.chars().take(12).collect(),
                 a.created.clone(),
                 if l.in_use.is_empty() {
@@ -59,6 +63,7 @@ fn list_table(listed: &[Listed]) -> String {
         "ARCH",
         "AGENT",
         "AGENT VERSION",
+        "CLOUDWATCH AGENT",
         "FINGERPRINT",
         "CREATED",
         "IN USE",

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
+use crate::ami;
 use crate::spec::pins::{pin, CLOUDWATCH_AGENT};
 use crate::spec::{Arch, Distro, HostPlacement, Os, Variant};
 
@@ -119,13 +120,13 @@ impl PackerVars {
             os => format!("{os}-{}", v.release()),
         };
         for (k, val) in [
-            ("imagekit:os", v.os.to_string()),
-            ("imagekit:arch", v.arch.to_string()),
-            ("imagekit:distro", distro),
-            ("imagekit:agent", v.agent.to_string()),
-            ("imagekit:agent-version", v.agent_version.clone()),
+            (ami::TAG_OS, v.os.to_string()),
+            (ami::TAG_ARCH, v.arch.to_string()),
+            (ami::TAG_DISTRO, distro),
+            (ami::TAG_AGENT, v.agent.to_string()),
+            (ami::TAG_AGENT_VERSION, v.agent_version.clone()),
             (
-                "imagekit:cloudwatch-agent-version",
+                ami::TAG_CLOUDWATCH_AGENT_VERSION,
                 CLOUDWATCH_AGENT.version.to_string(),
             ),
             ("imagekit:version", env!("CARGO_PKG_VERSION").to_string()),
@@ -198,7 +199,7 @@ impl PackerVars {
             v.agent_version
         );
         self.tags
-            .insert("imagekit:fingerprint".into(), fingerprint.to_string());
+            .insert(ami::TAG_FINGERPRINT.into(), fingerprint.to_string());
         self.tags.insert("Name".into(), self.ami_name.clone());
     }
 
@@ -210,7 +211,7 @@ impl PackerVars {
             map.remove(*key);
         }
         if let Some(tags) = map.get_mut("tags").and_then(|t| t.as_object_mut()) {
-            tags.remove("imagekit:fingerprint");
+            tags.remove(ami::TAG_FINGERPRINT);
             tags.remove("Name");
         }
         canonical(&value)

@@ -23,11 +23,15 @@ pub struct GroupTag {
     pub propagate_at_launch: bool,
 }
 
+/// The tag that marks a stack (and each of its resources) as imagekit's, naming it.
+pub const TAG_STACK: &str = "imagekit:stack";
+
 /// Every tag of the stack's resources, sorted by key.
 pub fn all(spec: &StackSpec) -> BTreeMap<String, String> {
     let mut tags = spec.tags.clone();
-    tags.insert("imagekit:stack".into(), spec.name.clone());
-    tags.insert("imagekit:agent".into(), spec.agent.name().to_string());
+    tags.insert(TAG_STACK.into(), spec.name.clone());
+    // The same key as the images': a stack and its images name the agent kind alike.
+    tags.insert(crate::ami::TAG_AGENT.into(), spec.agent.name().to_string());
     tags
 }
 

@@ -2,6 +2,11 @@
 //! invocation of a custom runtime: it hands out one event with a deadline, records the
 //! invocation's response or error, and then holds the next `invocation/next` open, as Lambda
 //! does while no event is waiting.
+//!
+//! Every rule mirrors the Runtime API version 2018-06-01 as
+//! awsdocs/aws-lambda-developer-guide@4c88540480b84a2d2938ba64bca1827791664b66:doc_source/runtimes-api.md
+//! documents it, cited per rule as `runtimes-api.md` with its section. What it does not
+//! reproduce: more than one event, the 400/403/500 answers, client context and Cognito identity.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -53,6 +58,7 @@ impl LambdaApi {
             budget,
             ..Inner::default()
         }));
+        // The paths: the API version, then each section's **Path** and **Method**.
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route(
@@ -68,7 +74,8 @@ impl LambdaApi {
         }
     }
 
-    /// `AWS_LAMBDA_RUNTIME_API`'s value: host:port, no scheme.
+    /// `AWS_LAMBDA_RUNTIME_API`'s value: host:port, no scheme (runtimes-api.md: runtimes add
+    /// `http://`, the API version and the path to it).
     pub fn runtime_api(&self) -> String {
         self.addr.to_string()
     }
@@ -108,10 +115,13 @@ async fn next(State(inner): State<Shared>) -> Response {
         }
     };
     let Some(deadline) = deadline else {
-        // No more events: hold the long poll, as Lambda does between invocations.
+        // No more events: hold the long poll, as Lambda does between invocations
+        // (runtimes-api.md "Next invocation": "Do not set a timeout on the GET request as the
+        // response may be delayed").
         std::future::pending::<()>().await;
         unreachable!()
     };
+    // runtimes-api.md "Next invocation", **Response headers**, each with the page's example.
     let mut headers = HeaderMap::new();
     headers.insert(
         "lambda-runtime-aws-request-id",
@@ -131,7 +141,8 @@ async fn next(State(inner): State<Shared>) -> Response {
             "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
         ),
     );
-    // An EventBridge scheduled event, as the every-minute rule sends it.
+    // An EventBridge scheduled event, as the every-minute rule sends it: the keys of the
+    // "message event" example in awsdocs/aws-lambda-developer-guide@119ccaa:doc_source/services-cloudwatchevents.md.
     let event = r#"{"version":"0","id":"53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa","detail-type":"Scheduled Event","source":"aws.events","account":"123456789012","time":"2026-01-01T00:00:00Z","region":"us-east-1","resources":["arn:aws:events:us-east-1:123456789012:rule/imagekit-scale"],"detail":{}}"#;
     (StatusCode::OK, headers, event).into_response()
 }
@@ -142,6 +153,9 @@ fn record(inner: &Shared, path: String, body: Bytes) -> Response {
         .unwrap()
         .posts
         .push((path, String::from_utf8_lossy(&body).into_owned(), now_ms()));
+    // runtimes-api.md "Invocation error" and "Initialization error", **Response codes**: 202
+    // Accepted, with a `StatusResponse` body (the page documents none for "Invocation
+    // response"; the stand-in answers it the same).
     (StatusCode::ACCEPTED, "{\"status\":\"OK\"}").into_response()
 }
 

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use crate::config::{BootConfig, BootConfigLayer, ConfigError};
 use crate::secrets::Token;
 use crate::state::StateDir;
-use crate::supervise::{Exit, GracefulStop, Launch, StopSignal};
+use crate::supervise::{Exit, GracefulStop, Handoff, Launch, StopSignal};
 use crate::user::User;
 use imagekit_core::AgentKind;
 
@@ -40,6 +40,9 @@ pub struct Start<'a> {
     /// The pre-signed STS URL naming the agent, when it asked for one ([`Agent::named_by_sts`]).
     /// A secret: it carries the instance's session token.
     pub sts_name: Option<&'a Token>,
+    /// The token on a pipe, when the agent [`Agent::reads_token_from_descriptor`]: its config
+    /// names [`Handoff::reference`] instead of the token.
+    pub handoff: Option<&'a Handoff>,
 }
 
 /// Whether the agent runs a job right now.
@@ -82,6 +85,13 @@ pub trait Agent: Send + Sync {
     /// as the agent user itself: then its launch and the state dir are the supervisor's, out of
     /// the jobs' reach. Default: no, the agent runs as the agent user and owns the state dir.
     fn runs_as_supervisor(&self) -> bool {
+        false
+    }
+
+    /// Whether the agent reads its token from an inherited descriptor that its config names, so
+    /// that the token is in no file its jobs can read: then the run hands it over in
+    /// [`Start::handoff`] and the launch passes it on. Default: no, the token is in the config.
+    fn reads_token_from_descriptor(&self) -> bool {
         false
     }
 

@@ -11,6 +11,7 @@ use crate::config::{parse_parameter_layer, BootConfig, BootConfigLayer, ConfigEr
 use crate::identity::{sts_url, Identity};
 use crate::secrets::Token;
 use crate::state::StateDir;
+use crate::supervise::Handoff;
 use crate::{cache, known_hosts, secrets, user};
 
 pub(super) struct Prepared {
@@ -22,6 +23,8 @@ pub(super) struct Prepared {
     pub state: StateDir,
     pub asg_name: Option<String>,
     pub sts_name: Option<Token>,
+    /// The token on a pipe, for an agent that reads it from an inherited descriptor.
+    pub handoff: Option<Handoff>,
 }
 
 impl Prepared {
@@ -34,6 +37,7 @@ impl Prepared {
             supervisor: &self.supervisor,
             state: &self.state,
             sts_name: self.sts_name.as_ref(),
+            handoff: self.handoff.as_ref(),
         }
     }
 }
@@ -101,6 +105,15 @@ pub(super) async fn prepare(
     let asg_name = asg_name?;
     host_keys?;
     let sts_name = sts_name?;
+    let handoff = match agent.reads_token_from_descriptor() {
+        true => Some(Handoff::new(&token).with_context(|| {
+            format!(
+                "handing the token in {} to the agent on a pipe",
+                config.token_parameter
+            )
+        })?),
+        false => None,
+    };
 
     let state = StateDir::of(&config.agent_dir);
     let state_owner = match agent.runs_as_supervisor() {
@@ -118,6 +131,7 @@ pub(super) async fn prepare(
         state,
         asg_name,
         sts_name,
+        handoff,
     };
     let start = prepared.start(identity);
     prepared.agent.write_files(&start, &token)?;

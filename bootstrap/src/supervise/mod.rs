@@ -6,6 +6,7 @@
 
 #[cfg(windows)]
 mod console;
+mod handoff;
 mod spawn;
 mod stopping;
 #[cfg(windows)]
@@ -20,6 +21,8 @@ use std::time::Duration;
 use crate::stop::StopRequest;
 use crate::user::User;
 
+pub use handoff::Handoff;
+
 /// Everything needed to start the agent.
 pub struct Launch<'a> {
     pub program: PathBuf,
@@ -27,6 +30,8 @@ pub struct Launch<'a> {
     pub dir: PathBuf,
     pub env: Vec<(String, OsString)>,
     pub user: &'a User,
+    /// The token, for an agent that reads it from an inherited descriptor.
+    pub handoff: Option<&'a Handoff>,
 }
 
 /// The signal an agent drains on.
@@ -45,6 +50,18 @@ pub struct GracefulStop {
     pub signal: StopSignal,
     pub repeat: Option<Duration>,
     pub grace: Option<Duration>,
+}
+
+/// The least time between a stop's first signal and its repeat: a signal sent while the same
+/// one is still pending is delivered once, so two sent back to back (a grace period of 0) could
+/// reach the agent as one, and its jobs would never be cancelled.
+pub const MIN_REPEAT_GAP: Duration = Duration::from_secs(1);
+
+impl GracefulStop {
+    /// How long after the first signal the repeat comes, if there is one.
+    pub fn repeat_after(&self) -> Option<Duration> {
+        self.repeat.map(|after| after.max(MIN_REPEAT_GAP))
+    }
 }
 
 /// How the agent ended.
@@ -121,11 +138,20 @@ mod tests {
             dir: std::env::temp_dir(),
             env: Vec::new(),
             user: &user,
+            handoff: None,
         };
         run(launch, graceful, stop).await.unwrap()
     }
 
     const SOON: StopRequest = StopRequest { cause: "test" };
+
+    /// A stop asked for once `ready` exists (the agent's script has set its traps).
+    async fn once_exists(ready: &std::path::Path) -> StopRequest {
+        while !ready.exists() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        SOON
+    }
 
     #[tokio::test]
     async fn an_agent_that_exits_by_itself_is_not_stopped() {
@@ -169,6 +195,44 @@ mod tests {
         assert!(exit.stop_requested);
     }
 
+    /// What buildkite-agent does with `token=fd://3` (buildkite/agent@d312b88:clicommand/
+    /// register_token.go: read the descriptor to its end): here `cat` reads it, and nothing else
+    /// of the agent's start carries the token.
+    #[tokio::test]
+    async fn a_handoff_reaches_the_agent_on_its_descriptor_and_nowhere_else() {
+        let token = crate::secrets::Token::new("bkua_handed_over".into());
+        let handoff = Handoff::new(&token).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let read = dir.path().join("read");
+        let user = crate::user::resolve(None).unwrap();
+        let script = format!(
+            // (The pattern is split so that the script's own text does not match it.)
+            "cat <&3 > '{read}' && ! cat /proc/$$/environ /proc/$$/cmdline 2>/dev/null | grep -q 'bkua''_handed'",
+            read = read.display()
+        );
+        let launch = Launch {
+            program: PathBuf::from("/bin/sh"),
+            args: vec!["-c".into(), script.into()],
+            dir: std::env::temp_dir(),
+            env: Vec::new(),
+            user: &user,
+            handoff: Some(&handoff),
+        };
+        let exit = run(launch, plain_stop(), std::future::pending())
+            .await
+            .unwrap();
+        assert!(exit.status.success(), "{:?}", exit.status);
+        assert_eq!(std::fs::read_to_string(&read).unwrap(), "bkua_handed_over");
+    }
+
+    fn plain_stop() -> GracefulStop {
+        GracefulStop {
+            signal: StopSignal::Terminate,
+            repeat: None,
+            grace: None,
+        }
+    }
+
     #[tokio::test]
     async fn an_agent_that_outlasts_its_grace_is_killed() {
         let plan = GracefulStop {
@@ -181,13 +245,7 @@ mod tests {
         // Ignored dispositions survive exec: this sleep cannot be stopped gracefully. The stop
         // comes once the trap is set.
         let script = format!("trap '' TERM; touch '{}'; exec sleep 30", ready.display());
-        let stop = async {
-            while !ready.exists() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            SOON
-        };
-        let exit = supervise(&script, plan, stop).await;
+        let exit = supervise(&script, plan, once_exists(&ready)).await;
         assert_eq!(exit.status.signal(), Some(libc::SIGKILL));
         assert!(exit.stop_requested);
     }
@@ -208,16 +266,21 @@ mod tests {
             first = first.display(),
             ready = ready.display(),
         );
-        let stop = async {
-            while !ready.exists() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            SOON
-        };
-        let exit = supervise(&script, plan, stop).await;
+        let exit = supervise(&script, plan, once_exists(&ready)).await;
         assert_eq!(exit.status.code(), Some(7), "{:?}", exit.status);
         assert!(first.exists(), "the first signal was not seen on its own");
         assert!(exit.stop_requested);
+
+        // A repeat with no wait still comes as a signal of its own.
+        let plan = GracefulStop {
+            repeat: Some(Duration::ZERO),
+            ..plan
+        };
+        std::fs::remove_file(&first).unwrap();
+        std::fs::remove_file(&ready).unwrap();
+        let exit = supervise(&script, plan, once_exists(&ready)).await;
+        assert_eq!(exit.status.code(), Some(7), "{:?}", exit.status);
+        assert!(first.exists(), "two signals arrived as one");
 
         // One that leaves on the first signal gets no second.
         let exit = supervise("exec sleep 30", plan, async { SOON }).await;

@@ -29,11 +29,42 @@ pub(super) fn spawn(launch: &Launch<'_>) -> std::io::Result<tokio::process::Chil
     #[cfg(unix)]
     {
         default_stop_signals(&mut command);
+        if let Some(handoff) = launch.handoff {
+            inherit_at(&mut command, handoff.raw_fd(), super::handoff::INHERITED_FD);
+        }
         if !launch.user.is_current() {
             as_user(&mut command, launch.user);
         }
     }
+    #[cfg(windows)]
+    if let Some(handoff) = launch.handoff {
+        // Inheritable only while the agent is created: std creates every child with
+        // inheritance on, so the bootstrap's other children never get it.
+        handoff.inheritable(true)?;
+        let child = command.spawn();
+        handoff.inheritable(false)?;
+        return child;
+    }
     command.spawn()
+}
+
+/// Puts `fd` (close-on-exec) at `target` in the agent, open across its exec.
+#[cfg(unix)]
+fn inherit_at(command: &mut tokio::process::Command, fd: i32, target: i32) {
+    // SAFETY: dup2 and fcntl are async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            if fd == target {
+                // dup2 onto itself keeps close-on-exec: clear it instead.
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(fd, target) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// The signals a graceful stop sends, back to their default action between fork and exec.

@@ -31,7 +31,7 @@ pub(super) async fn stop(
         }
     };
     send(child, "forwarding signal to the agent");
-    if let Some(after) = graceful.repeat {
+    if let Some(after) = graceful.repeat_after() {
         if let Ok(status) = tokio::time::timeout(after, child.wait()).await {
             return status;
         }
@@ -77,7 +77,7 @@ pub(super) async fn stop(
                 "sent Ctrl-C to the agent's console, its graceful stop"
             );
             let mut repeated = None;
-            if let Some(after) = graceful.repeat {
+            if let Some(after) = graceful.repeat_after() {
                 match tokio::time::timeout(after, child.wait()).await {
                     Ok(status) => repeated = Some(status),
                     Err(_) => match super::console::interrupt() {

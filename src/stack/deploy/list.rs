@@ -38,7 +38,7 @@ pub async fn list(aws: &Aws) -> Result<Vec<Listed>, AwsFailure> {
                 .iter()
                 .filter_map(|t| Some((t.key()?, t.value()?)))
                 .collect();
-            if !tags.contains_key("imagekit:stack") {
+            if !tags.contains_key(crate::stack::tags::TAG_STACK) {
                 continue;
             }
             let image = s
@@ -54,7 +54,7 @@ pub async fn list(aws: &Aws) -> Result<Vec<Listed>, AwsFailure> {
                     .map(|st| st.as_str().to_string())
                     .unwrap_or_default(),
                 agent: tags
-                    .get("imagekit:agent")
+                    .get(crate::ami::TAG_AGENT)
                     .copied()
                     .unwrap_or_default()
                     .to_string(),

@@ -135,6 +135,8 @@ fn load(path: &Path) -> BTreeMap<String, String> {
 /// `setFieldValueFromCLI`: a string as is, a slice split on `,`, bools by `strconv.ParseBool` and
 /// ints by `strconv.Atoi`, each error ignored, leaving false or 0).
 struct Agent {
+    /// The token itself, once resolved.
+    token: String,
     name: String,
     spawn: i64,
     tags: Vec<String>,
@@ -193,12 +195,13 @@ fn validate(config: &BTreeMap<String, String>) -> Agent {
     }
     // clicommand/agent_start.go: an indirect token (clicommand/register_token.go
     // `isIndirectToken`) is resolved right after the config is loaded.
-    let token = get("token");
-    if let Err(e) = resolve_token(&token) {
-        fatal(&format!(
-            "failed to resolve registration token {token:?}: {e}"
-        ));
-    }
+    let token = match resolve_token(&get("token")) {
+        Ok(token) => token,
+        Err(e) => fatal(&format!(
+            "failed to resolve registration token {:?}: {e}",
+            get("token")
+        )),
+    };
     // clicommand/cancel_signal.go `signalGracePeriod` with the default signal grace (-1).
     let cancel_grace: i64 = config
         .get("cancel-grace-period")
@@ -236,6 +239,7 @@ fn validate(config: &BTreeMap<String, String>) -> Agent {
         fatal("the stand-in needs a name");
     }
     Agent {
+        token,
         name,
         spawn,
         tags,
@@ -520,6 +524,10 @@ fn register(agent: &Agent, names: &[String]) {
             );
         }
     }
+    // What the API would be sent (the stand-in's own record, for the tests: not a file of the
+    // boot's).
+    let rec = RECORD.get().expect("the record dir is set first");
+    std::fs::write(rec.join("registered-with"), &agent.token).unwrap();
     if std::env::var("STANDIN_REGISTER").as_deref() == Ok("refuse") {
         let url = format!("{}/register", agent.endpoint.trim_end_matches('/'));
         fatal(&format!("POST {url}: 401 Unauthorized"));

@@ -1,4 +1,5 @@
-//! buildkite-agent's config file (`buildkite-agent.cfg`), token included: `key=value` lines.
+//! buildkite-agent's config file (`buildkite-agent.cfg`): `key=value` lines. It names where the
+//! agent reads its token (`fd://N`), never the token: the file is the agent user's, as are its jobs.
 //!
 //! The agent's parser has no escape that every value survives
 //! (buildkite/agent@d312b88:cliconfig/file.go `parseLine`, copied from godotenv): it cuts a line
@@ -9,7 +10,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::secrets::Token;
 use imagekit_core::atomic;
 
 /// Why the agent's parser would not read `value` back as written, if it would not.
@@ -43,7 +43,8 @@ pub fn misread(value: &str) -> Option<&'static str> {
 
 /// What goes into the agent's config.
 pub struct AgentConfig<'a> {
-    pub token: &'a Token,
+    /// Where the agent reads its token ([`crate::supervise::Handoff::reference`]).
+    pub token: String,
     pub endpoint: &'a str,
     pub name: String,
     pub spawn: u32,
@@ -58,7 +59,7 @@ pub struct AgentConfig<'a> {
     pub plugins_path: PathBuf,
 }
 
-/// A value the config cannot carry (the key, and why; never the value: it may be the token).
+/// A value the config cannot carry (the key, and why).
 #[derive(Debug, thiserror::Error)]
 #[error("the agent config's `{key}` {why}")]
 pub struct Unwritable {
@@ -67,13 +68,12 @@ pub struct Unwritable {
 }
 
 impl AgentConfig<'_> {
-    /// The `(key, value)` lines, token included. Only [`AgentConfig::write`] (and tests) should
-    /// call this. Every key is one `agent start` reads from its file
+    /// The `(key, value)` lines. Every key is one `agent start` reads from its file
     /// (buildkite/agent@d312b88:clicommand/agent_start.go `AgentStartConfig`, the `cli` tags).
     fn entries(&self) -> Vec<(&'static str, String)> {
         let path = |p: &Path| p.to_string_lossy().into_owned();
         vec![
-            ("token", self.token.expose().to_string()),
+            ("token", self.token.clone()),
             ("endpoint", self.endpoint.to_string()),
             ("name", self.name.clone()),
             ("spawn", self.spawn.to_string()),
@@ -174,9 +174,9 @@ pub fn parse_like_the_agent(text: &str) -> std::collections::BTreeMap<String, St
 mod tests {
     use super::*;
 
-    fn sample(token: &Token) -> AgentConfig<'_> {
+    fn sample(token: &str) -> AgentConfig<'static> {
         AgentConfig {
-            token,
+            token: token.into(),
             endpoint: "https://agent-edge.buildkite.com/v3",
             name: "i-0123456789abcdef0-%spawn".into(),
             spawn: 2,
@@ -193,8 +193,7 @@ mod tests {
 
     #[test]
     fn every_value_reads_back_as_written() {
-        let token = Token::new("bkua_0123456789abcdef/+=".into());
-        let config = sample(&token);
+        let config = sample("fd://3");
         let text = String::from_utf8(config.render().unwrap()).unwrap();
         let read = parse_like_the_agent(&text);
         for (key, value) in config.entries() {
@@ -207,9 +206,10 @@ mod tests {
     fn values_the_parser_would_change_are_refused_naming_the_key_not_the_value() {
         for bad in ["a#b", "a\"b", "it's", " lead", "trail ", "a\nb", "", "a\rb"] {
             assert!(misread(bad).is_some(), "{bad:?}");
-            let token = Token::new(bad.into());
-            let err = sample(&token).render().unwrap_err().to_string();
-            assert!(err.starts_with("the agent config's `token` "), "{err}");
+            let mut config = sample("fd://3");
+            config.name = bad.into();
+            let err = config.render().unwrap_err().to_string();
+            assert!(err.starts_with("the agent config's `name` "), "{err}");
             if !bad.trim().is_empty() {
                 assert!(!err.contains(bad.trim()), "{err}");
             }

@@ -91,7 +91,13 @@ impl Agent for Buildkite {
         vec![(CACHE_BUCKET_ENV.to_string(), bucket.to_string())]
     }
 
-    /// The hooks, the job environment, and the agent's config.
+    /// The token reaches the agent on an inherited pipe, which its config names (`token=fd://N`):
+    /// the config is the agent user's, as are its jobs, so the token must not be in it.
+    fn reads_token_from_descriptor(&self) -> bool {
+        true
+    }
+
+    /// The hooks, the job environment, and the agent's config (naming the token's descriptor).
     fn write_files(&self, start: &Start<'_>, token: &Token) -> Result<(), AgentError> {
         let config = start.config;
         let mut env = self.job_env(config);
@@ -103,16 +109,19 @@ impl Agent for Buildkite {
             .map_err(|(what, path, source)| AgentError { what, path, source })?;
 
         let path = self.config_path(config);
-        if let Some(why) = rules::token_unreadable(token.expose()) {
-            return Err(AgentError {
-                what: "writing the agent config",
-                path,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("the token in the SSM parameter {why}: store the token alone"),
-                ),
-            });
+        let refused = |why: String| AgentError {
+            what: "writing the agent config",
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, why),
+        };
+        if let Some(why) = rules::token_misread(token.expose()) {
+            return Err(refused(format!(
+                "the token in the SSM parameter {why}: store the token alone"
+            )));
         }
+        let Some(handoff) = start.handoff else {
+            return Err(refused("the token was not handed over on a pipe".into()));
+        };
         let section = Self::section(config);
         let mut tags = Vec::new();
         if let Some(queue) = &section.queue {
@@ -122,7 +131,7 @@ impl Agent for Buildkite {
             tags.push(format!("{name}={value}"));
         }
         let agent_config = AgentConfig {
-            token,
+            token: handoff.reference(),
             endpoint: &config.endpoint,
             name: agent_name(start.instance_id),
             spawn: section.spawn.unwrap_or(1),
@@ -171,6 +180,7 @@ impl Agent for Buildkite {
                 ),
             ],
             user: start.user,
+            handoff: start.handoff,
         }
     }
 

@@ -162,15 +162,19 @@ fn check_path(key: &str, path: &Path, in_a_list: bool) -> Result<(), ConfigError
     Ok(())
 }
 
-/// Whether the agent reads `token` from its file as that token: a token the SSM parameter holds
-/// is checked once read (the config file's parse rules, [`misread`]), and one starting with
-/// `file://` or `fd://` would be read as a reference to the token (clicommand/register_token.go
-/// `isIndirectToken`). Returns why not, never the token.
-pub fn token_unreadable(token: &str) -> Option<&'static str> {
-    if token.starts_with("file://") || token.starts_with("fd://") {
-        return Some("starts with file:// or fd://, which the agent reads as where the token is");
+/// Why the agent would not use `token` as the SSM parameter holds it, if it would not. The
+/// token reaches it on a pipe, which it reads whole (up to 64 KiB), trims of surrounding
+/// whitespace and uses as is (buildkite/agent@d312b88:clicommand/register_token.go
+/// `resolveRegistrationToken`): a token it would trim, or none at all, is refused. Returns why,
+/// never the token.
+pub fn token_misread(token: &str) -> Option<&'static str> {
+    if token.is_empty() {
+        return Some("is empty");
     }
-    misread(token)
+    if token.trim() != token {
+        return Some("starts or ends with whitespace, which the agent trims");
+    }
+    None
 }
 
 #[cfg(test)]
@@ -255,10 +259,14 @@ mod tests {
     }
 
     #[test]
-    fn tokens_the_agent_would_read_as_a_reference_or_otherwise() {
-        assert_eq!(token_unreadable("bkua_0123abc"), None);
-        assert!(token_unreadable("file:///etc/token").is_some());
-        assert!(token_unreadable("fd://3").is_some());
-        assert!(token_unreadable("a#b").is_some());
+    fn tokens_are_used_as_the_pipe_carries_them_unless_the_agent_would_trim_them() {
+        // Off the pipe, nothing of the config file's parsing applies: a `#`, a quote or what
+        // reads like a reference is the token itself.
+        for ok in ["bkua_0123abc", "a#b", "it's", "fd://3"] {
+            assert_eq!(token_misread(ok), None, "{ok:?}");
+        }
+        for bad in ["", " bkua", "bkua\n", "\tbkua"] {
+            assert!(token_misread(bad).is_some(), "{bad:?}");
+        }
     }
 }

@@ -188,6 +188,7 @@ impl Agent for Circleci {
             dir: start.config.agent_dir.clone(),
             env: Vec::new(),
             user: start.supervisor,
+            handoff: None,
         }
     }
 
@@ -202,16 +203,14 @@ impl Agent for Circleci {
     /// DOCS "Customizing job timeouts and drain timeouts": on TERM the runner drains (no new
     /// task, the running one may finish); "An additional TERM signal" or `max_run_time` ends the
     /// drain, and the runner then TERMs the task-agent (and KILLs it "a brief period after").
-    /// The supervisor sends one TERM; if the runner has not exited within the grace period (and
-    /// the margin), it is killed. A second TERM (the supervisor's `repeat`, which Buildkite uses)
-    /// would let the task-agent stop cleanly instead; the stand-in does not model it yet, so it
-    /// is not asked for.
+    /// So the supervisor sends the first TERM, the second after `interruption_grace_period` (the
+    /// task's time to finish), and kills the runner if it has not exited within the margin after
+    /// that (its cancel and its own shutdown).
     fn graceful_stop(&self, config: &BootConfig) -> GracefulStop {
-        let bound = config.interruption_grace_period + super::stop_budget::STOP_MARGIN_SECS;
         GracefulStop {
             signal: StopSignal::Terminate,
-            repeat: None,
-            grace: Some(Duration::from_secs(bound)),
+            repeat: Some(Duration::from_secs(config.interruption_grace_period)),
+            grace: Some(Duration::from_secs(super::stop_budget::STOP_MARGIN_SECS)),
         }
     }
 

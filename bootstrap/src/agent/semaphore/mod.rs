@@ -168,6 +168,7 @@ impl Agent for Semaphore {
                 (LOG_FILE_ENV.into(), log_file(start.state).into_os_string()),
             ],
             user: start.user,
+            handoff: None,
         }
     }
 
