@@ -137,6 +137,15 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The job's environment as its command wrote it (`env` or cmd's `set`: `NAME=value` lines).
+pub fn job_env_record(boot: &Boot) -> std::collections::BTreeMap<String, String> {
+    boot.record("job-env")
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_end_matches('\r').to_string()))
+        .collect()
+}
+
 /// The agent's config as the stand-in read it: `key=value` lines.
 pub fn agent_config(boot: &Boot) -> std::collections::BTreeMap<String, String> {
     boot.record("buildkite-agent.cfg")
@@ -279,12 +288,7 @@ async fn after_a_job_the_instance_is_terminated_without_a_decrement_and_the_job_
     );
     out.success().stderr_any();
     assert_eq!(boot.record("job-result"), "passed");
-    let env: std::collections::BTreeMap<String, String> = boot
-        .record("job-env")
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let env = job_env_record(&boot);
     assert_eq!(env["IMAGEKIT_CACHE_BUCKET"], "imagekit-bk-cache");
     assert_eq!(env["IMAGEKIT_CACHE_REGION"], fleet.account.region);
     assert_eq!(env["FOO"], "bar baz");

@@ -388,12 +388,7 @@ async fn windows_exe_runs_a_buildkite_job_whose_variables_reach_it_through_env_s
     );
     out.success().stderr_any();
     assert_eq!(boot.record("job-result"), "passed");
-    let env: std::collections::BTreeMap<String, String> = boot
-        .record("job-env")
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_end_matches('\r').to_string()))
-        .collect();
+    let env = crate::buildkite::job_env_record(&boot);
     assert_eq!(env["IMAGEKIT_CACHE_BUCKET"], "imagekit-wine-bk-cache");
     assert_eq!(env["IMAGEKIT_CACHE_REGION"], fleet.account.region);
     assert_eq!(env["ODD"], odd);
