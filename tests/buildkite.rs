@@ -490,6 +490,10 @@ fn buildkite_configs_the_agent_would_refuse_are_refused_with_exit_2_before_any_a
             "config: key `buildkite.build_path`: \"builds\" is not absolute: the agent would read another path",
         ),
         (
+            serde_json::json!({"env": {"BUILDKITE_PLUGINS_PATH": "/tmp/p"}}),
+            "config: key `env`: \"BUILDKITE_PLUGINS_PATH\" is one of the variables buildkite-agent sets itself and keeps from jobs (env/protected.go): set it in the agent's own config, or pick another name",
+        ),
+        (
             serde_json::json!({"endpoint": "agent.buildkite.com"}),
             "config: key `endpoint`: \"agent.buildkite.com\" is not an http(s) URL: give the agent API's URL, e.g. https://agent-edge.buildkite.com/v3 (the default)",
         ),

@@ -27,6 +27,7 @@ pub fn check(layer: &mut BootConfigLayer, scope: Scope) -> Result<Vec<String>, C
     }
     for (name, value) in layer.env.iter().flatten() {
         check_env(name, value)?;
+        check_env_unprotected(name)?;
     }
     if let Some(grace) = layer.interruption_grace_period {
         check_grace(grace)?;
@@ -162,6 +163,54 @@ fn check_path(key: &str, path: &Path, in_a_list: bool) -> Result<(), ConfigError
     Ok(())
 }
 
+/// The variables only the agent's own config may set: a job's hooks cannot change them
+/// (buildkite/agent@d312b88:env/protected.go `protectedEnv`, the entries without
+/// `mutableFromWithinJob`; `IsProtectedFromWithinJob`). The Job API refuses a request naming
+/// one (jobapi/env.go `checkProtected`), which would fail every job on Windows, where the
+/// bootstrap's hook sets the job's variables through it; on Unix the change would be dropped.
+const PROTECTED_ENV: [&str; 27] = [
+    "BUILDKITE_AGENT_ACCESS_TOKEN",
+    "BUILDKITE_AGENT_DEBUG",
+    "BUILDKITE_AGENT_ENDPOINT",
+    "BUILDKITE_AGENT_JOB_TIMEOUT_FILE",
+    "BUILDKITE_AGENT_PID",
+    "BUILDKITE_BIN_PATH",
+    "BUILDKITE_BUILD_PATH",
+    "BUILDKITE_CHECKOUT_OVERRIDE_MODE",
+    "BUILDKITE_COMMAND_EVAL",
+    "BUILDKITE_CONFIG_PATH",
+    "BUILDKITE_CONTAINER_COUNT",
+    "BUILDKITE_GIT_CLONE_MIRROR_FLAGS",
+    "BUILDKITE_GIT_MIRRORS_LOCK_TIMEOUT",
+    "BUILDKITE_GIT_MIRRORS_PATH",
+    "BUILDKITE_GIT_MIRRORS_SKIP_UPDATE",
+    "BUILDKITE_GIT_MIRROR_CHECKOUT_MODE",
+    "BUILDKITE_GIT_REMOTE_MIRROR_URL",
+    "BUILDKITE_GIT_SUBMODULE_CLONE_CONFIG",
+    "BUILDKITE_HOOKS_PATH",
+    "BUILDKITE_HOOKS_SHELL",
+    "BUILDKITE_JOB_CONTEXT_DIR",
+    "BUILDKITE_KUBERNETES_EXEC",
+    "BUILDKITE_LOCAL_HOOKS_ENABLED",
+    "BUILDKITE_PLUGINS_ENABLED",
+    "BUILDKITE_PLUGINS_PATH",
+    "BUILDKITE_SHELL",
+    "BUILDKITE_SSH_KEYSCAN",
+];
+
+/// Refuses an `env` name the agent protects from its jobs. Compared without case: the agent
+/// upper-cases names on Windows (env/environment.go `normalizeKeyName`), and a config is meant
+/// for every OS.
+fn check_env_unprotected(name: &str) -> Result<(), ConfigError> {
+    if PROTECTED_ENV.iter().any(|p| p.eq_ignore_ascii_case(name)) {
+        return Err(ConfigError::key(
+            "env",
+            format!("{name:?} is one of the variables buildkite-agent sets itself and keeps from jobs (env/protected.go): set it in the agent's own config, or pick another name"),
+        ));
+    }
+    Ok(())
+}
+
 /// Why the agent would not use `token` as the SSM parameter holds it, if it would not. The
 /// token reaches it on a pipe, which it reads whole (up to 64 KiB), trims of surrounding
 /// whitespace and uses as is (buildkite/agent@d312b88:clicommand/register_token.go
@@ -256,6 +305,21 @@ mod tests {
                 .starts_with("config: key `disconnect_after_idle_timeout`: is 0")
         );
         assert!(err(r#"{"interruption_grace_period":541}"#).contains("is over 540 s"));
+    }
+
+    #[test]
+    fn variables_the_agent_keeps_from_jobs_are_refused_in_env() {
+        assert_eq!(
+            err(r#"{"env":{"BUILDKITE_BIN_PATH":"/x"}}"#),
+            "config: key `env`: \"BUILDKITE_BIN_PATH\" is one of the variables buildkite-agent sets itself and keeps from jobs (env/protected.go): set it in the agent's own config, or pick another name"
+        );
+        assert!(err(r#"{"env":{"buildkite_shell":"sh"}}"#).contains("keeps from jobs"));
+        // Those a job may change stay allowed (`mutableFromWithinJob`).
+        let mut layer: BootConfigLayer = serde_json::from_str(
+            r#"{"env":{"BUILDKITE_REPO":"r","BUILDKITE_ARTIFACT_PATHS":"a"}}"#,
+        )
+        .unwrap();
+        check(&mut layer, Scope::Partial).unwrap();
     }
 
     #[test]
