@@ -298,13 +298,18 @@ async fn after_a_job_the_instance_is_terminated_without_a_decrement_and_the_job_
     // not in the environment they inherit (checked by `run_buildkite` too).
     assert!(!env.values().any(|v| v.contains(TOKEN)));
 
-    assert!(logged(&out, "INFO", "agent exited"), "{}", out.stderr());
+    assert_given_back_after_its_job(&fleet, &boot, &out).await;
+}
+
+/// After a job on a one-instance fleet: the agent exited, the instance is terminated without a
+/// decrement (moto launches its replacement), and the busy signal recorded the job as over.
+pub async fn assert_given_back_after_its_job(fleet: &Fleet, boot: &Boot, out: &Run) {
+    assert!(logged(out, "INFO", "agent exited"), "{}", out.stderr());
     assert_eq!(fleet.desired().await, 1, "a job ran: no decrement");
     assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
     let now = fleet.instance_ids().await;
     assert_eq!(now.len(), 1, "moto launches a replacement: {now:?}");
     assert_ne!(now[0], boot.instance_id);
-    // The busy signal: the job was recorded, and is over.
     let state = boot.agent_dir().join(".imagekit");
     assert!(state.join("job-ran").is_file());
     assert_eq!(std::fs::read_dir(state.join("jobs")).unwrap().count(), 0);

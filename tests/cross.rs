@@ -399,19 +399,7 @@ async fn windows_exe_runs_a_buildkite_job_whose_variables_reach_it_through_env_s
         "env\nset\n--input-format=json\n--output-format=quiet\n-\n"
     );
 
-    assert!(
-        crate::buildkite::logged(&out, "INFO", "agent exited"),
-        "{}",
-        out.stderr()
-    );
-    assert_eq!(fleet.desired().await, 1, "a job ran: no decrement");
-    assert_eq!(fleet.ec2_state(&boot.instance_id).await, "terminated");
-    let now = fleet.instance_ids().await;
-    assert_eq!(now.len(), 1, "moto launches a replacement: {now:?}");
-    assert_ne!(now[0], boot.instance_id);
-    let state = boot.agent_dir().join(".imagekit");
-    assert!(state.join("job-ran").is_file());
-    assert_eq!(std::fs::read_dir(state.join("jobs")).unwrap().count(), 0);
+    crate::buildkite::assert_given_back_after_its_job(&fleet, &boot, &out).await;
 }
 
 /// The Windows service under wine's Service Control Manager: `run --service` reports Running and

@@ -6,3 +6,4 @@ pub mod ci_api;
 pub mod http;
 pub mod imds;
 pub mod lambda_api;
+pub mod record;

@@ -257,6 +257,17 @@ fn validate(config: &BTreeMap<String, String>) -> Agent {
     }
 }
 
+/// `job-result`: how the job ended, as the agent reports it to the API (agent/job_runner.go:
+/// a cancelled job is cancelled whatever its exit; otherwise its exit status says).
+fn record_job_result(rec: &Path, passed: bool, cancelled: bool) {
+    let result = match (passed, cancelled) {
+        (_, true) => "cancelled",
+        (true, false) => "passed",
+        (false, false) => "failed",
+    };
+    std::fs::write(rec.join("job-result"), result).unwrap();
+}
+
 /// Where the stand-in records what it saw, for the tests.
 static RECORD: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
@@ -431,16 +442,7 @@ fn main() {
     };
     let config = load(&config_path);
     std::fs::copy(&config_path, rec.join("buildkite-agent.cfg")).unwrap();
-    #[cfg(unix)]
-    {
-        let mode = Command::new("stat")
-            .args(["-c", "%a %u"])
-            .arg(&config_path)
-            .output()
-            .unwrap()
-            .stdout;
-        std::fs::write(rec.join("config-mode"), mode).unwrap();
-    }
+    imagekit_standins::record::file_mode(&config_path, &rec);
     let agent = validate(&config);
     // For the tests, how the token came (never the token): `plain`, `fd` or `file`.
     let token = config.get("token").map(String::as_str).unwrap_or_default();
@@ -616,12 +618,7 @@ fn run_job(agent: &Agent, name: &str, command: &str, rec: &Path) {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let result = match (status.success(), cancelled_at.is_some()) {
-        (_, true) => "cancelled",
-        (true, false) => "passed",
-        (false, false) => "failed",
-    };
-    std::fs::write(rec.join("job-result"), result).unwrap();
+    record_job_result(rec, status.success(), cancelled_at.is_some());
     log(
         "INFO",
         &format!(
@@ -727,12 +724,7 @@ fn run_job(agent: &Agent, name: &str, command: &str, rec: &Path) {
             break;
         }
     }
-    let result = match (status == 0, cancelled) {
-        (_, true) => "cancelled",
-        (true, false) => "passed",
-        (false, false) => "failed",
-    };
-    std::fs::write(rec.join("job-result"), result).unwrap();
+    record_job_result(rec, status == 0, cancelled);
     log(
         "INFO",
         &format!("Finished job {job_id} with exit status {status}"),

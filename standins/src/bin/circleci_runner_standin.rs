@@ -265,7 +265,7 @@ fn here() -> PathBuf {
 #[cfg(unix)]
 mod unix {
     use std::io::Write;
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     use std::path::PathBuf;
     use std::process::Stdio;
     use std::time::Duration;
@@ -324,12 +324,7 @@ mod unix {
         let text = std::fs::read_to_string(&config_path)
             .unwrap_or_else(|e| fatal(&format!("reading config {}: {e}", config_path.display())));
         std::fs::write(rec.join("config.yaml"), &text).unwrap();
-        let meta = std::fs::metadata(&config_path).unwrap();
-        std::fs::write(
-            rec.join("config-mode"),
-            format!("{:o} {}", meta.permissions().mode() & 0o7777, meta.uid()),
-        )
-        .unwrap();
+        imagekit_standins::record::file_mode(&config_path, &rec);
         // The bootstrap writes JSON, which YAML 1.2 contains; the stand-in reads only that.
         let doc: serde_json::Value = serde_json::from_str(&text)
             .unwrap_or_else(|e| fatal(&format!("parsing config {}: {e}", config_path.display())));

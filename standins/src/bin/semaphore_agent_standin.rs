@@ -127,13 +127,7 @@ fn main() {
         ))
     });
     std::fs::write(rec.join("config.yaml"), &text).unwrap();
-    let mode = Command::new("stat")
-        .args(["-c", "%a %u"])
-        .arg(&config_path)
-        .output()
-        .unwrap()
-        .stdout;
-    std::fs::write(rec.join("config-mode"), mode).unwrap();
+    imagekit_standins::record::file_mode(&config_path, &rec);
 
     // The real agent reads YAML; the bootstrap writes JSON, which YAML 1.2 contains.
     let config: serde_json::Map<String, Value> = match serde_json::from_str(&text) {
