@@ -145,6 +145,15 @@ mod tests {
 
     const SOON: StopRequest = StopRequest { cause: "test" };
 
+    /// `signal`, once, then wait for the agent.
+    fn plain_stop(signal: StopSignal) -> GracefulStop {
+        GracefulStop {
+            signal,
+            repeat: None,
+            grace: None,
+        }
+    }
+
     /// A stop asked for once `ready` exists (the agent's script has set its traps).
     async fn once_exists(ready: &std::path::Path) -> StopRequest {
         while !ready.exists() {
@@ -155,11 +164,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_agent_that_exits_by_itself_is_not_stopped() {
-        let plan = GracefulStop {
-            signal: StopSignal::Terminate,
-            repeat: None,
-            grace: None,
-        };
+        let plan = plain_stop(StopSignal::Terminate);
         let exit = supervise("exit 3", plan, std::future::pending()).await;
         assert_eq!(exit.status.code(), Some(3));
         assert!(!exit.stop_requested);
@@ -167,11 +172,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stop_sends_the_agents_own_signal() {
-        let plan = GracefulStop {
-            signal: StopSignal::Interrupt,
-            repeat: None,
-            grace: None,
-        };
+        let plan = plain_stop(StopSignal::Interrupt);
         let exit = supervise("exec sleep 30", plan, async { SOON }).await;
         assert_eq!(exit.status.signal(), Some(libc::SIGINT));
         assert!(exit.stop_requested);
@@ -182,11 +183,7 @@ mod tests {
     /// moment disturbs no other test; a child spawned meanwhile gets the default back anyway.)
     #[tokio::test]
     async fn a_stop_reaches_the_agent_even_if_the_bootstrap_ignores_its_signal() {
-        let plan = GracefulStop {
-            signal: StopSignal::Interrupt,
-            repeat: None,
-            grace: None,
-        };
+        let plan = plain_stop(StopSignal::Interrupt);
         // SAFETY: no handler is installed; the previous disposition is put back below.
         let previous = unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
         let exit = supervise("exec sleep 30", plan, async { SOON }).await;
@@ -218,19 +215,15 @@ mod tests {
             user: &user,
             handoff: Some(&handoff),
         };
-        let exit = run(launch, plain_stop(), std::future::pending())
-            .await
-            .unwrap();
+        let exit = run(
+            launch,
+            plain_stop(StopSignal::Terminate),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
         assert!(exit.status.success(), "{:?}", exit.status);
         assert_eq!(std::fs::read_to_string(&read).unwrap(), "bkua_handed_over");
-    }
-
-    fn plain_stop() -> GracefulStop {
-        GracefulStop {
-            signal: StopSignal::Terminate,
-            repeat: None,
-            grace: None,
-        }
     }
 
     #[tokio::test]
